@@ -1,0 +1,51 @@
+# ml-connector: `make demo` to try it, `make test` to test it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+FREEMARKER_JAR := /usr/share/java/freemarker.jar
+PYTEST_ARGS ?=
+
+.PHONY: demo install test test-sqlite test-postgres lint freemarker chaos bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+.env:
+	$(PY) -m connector.make_env > .env
+	@echo "Wrote .env with fresh local keys (git-ignored)."
+
+freemarker:
+	@if [ ! -f $(FREEMARKER_JAR) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq libfreemarker-java >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq libfreemarker-java)); \
+	  else echo "Install Debian's libfreemarker-java (sudo apt-get install libfreemarker-java) for the template tests."; exit 1; fi; \
+	fi
+
+demo: install .env
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_demo
+	$(PY) manage.py rundemo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test-sqlite: install freemarker
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+test-postgres: install freemarker
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

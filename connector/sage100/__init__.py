@@ -1,0 +1,1 @@
+"""Everything the connector needs from Sage 100: gateway, transports, account mask, errors."""
