@@ -27,6 +27,10 @@ class CategoryMapping(models.Model):
 
     class Meta:
         ordering = ["company", "category"]
+        permissions = [
+            ("import_categorymapping", "Can import category mappings"),
+            ("export_categorymapping", "Can export category mappings"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["company", "category"], name="one_mapping_per_category"),
             models.CheckConstraint(condition=~Q(category=""), name="category_not_empty"),
@@ -55,6 +59,10 @@ class TagMapping(models.Model):
 
     class Meta:
         ordering = ["company", "tag_level", "tag_value"]
+        permissions = [
+            ("import_tagmapping", "Can import tag mappings"),
+            ("export_tagmapping", "Can export tag mappings"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "tag_level", "tag_value"], name="one_mapping_per_tag_value"
@@ -90,6 +98,10 @@ class EmployeeMapping(models.Model):
 
     class Meta:
         ordering = ["company", "employee_email"]
+        permissions = [
+            ("import_employeemapping", "Can import employee mappings"),
+            ("export_employeemapping", "Can export employee mappings"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["company", "employee_email"], name="one_mapping_per_employee"),
         ]
