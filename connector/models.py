@@ -106,6 +106,10 @@ class Company(models.Model):
     class Meta:
         ordering = ["code"]
         verbose_name_plural = "companies"
+        permissions = [
+            ("sync_company", "Can start a sync run"),
+            ("test_connection_company", "Can test connections and refresh the chart"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=COMPANY_CODE_PATTERN), name="company_code_format"),
             models.CheckConstraint(condition=Q(max_concurrent_writes__gte=1), name="company_writes_min_1"),

@@ -46,6 +46,7 @@ class ExpenseReport(models.Model):
 
     class Meta:
         ordering = ["-approved_on", "-id"]
+        permissions = [("replay_expensereport", "Can replay failed reports")]
         constraints = [
             models.UniqueConstraint(fields=["company", "report_id"], name="one_report_per_company"),
             models.CheckConstraint(condition=~Q(report_id=""), name="report_id_not_empty"),
