@@ -247,3 +247,6 @@ class ThrottleEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.at:%H:%M:%S.%f}"

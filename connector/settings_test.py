@@ -11,6 +11,6 @@ os.environ.setdefault(
 )
 os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
 
-from connector.settings import *  # noqa: E402,F403
+from connector.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -15,12 +15,15 @@ def _format_with_company_mask(company: Company, field: str, value: str) -> str:
     try:
         return company.mask.format(value)
     except (AccountFormatError, MaskError) as exc:
-        raise ValidationError({field: f"{exc} (company {company.code} mask {company.account_mask})"}) from None
+        message = f"{exc} (company {company.code} mask {company.account_mask})"
+        raise ValidationError({field: message}) from None
 
 
 class CategoryMapping(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="category_mappings")
-    category = models.CharField(max_length=200, help_text="Expensify category name, exactly as in the policy.")
+    category = models.CharField(
+        max_length=200, help_text="Expensify category name, exactly as in the policy."
+    )
     account = models.CharField(max_length=64, help_text="Full formatted Sage GL account.")
     note = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
