@@ -1,0 +1,319 @@
+"""The operators' admin: write-only secrets, roles, constant-query list pages, read-only audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import IntegrityError, transaction
+from django.test import Client
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from connector.models import Company, ExpensifyCredential, SageConnection
+from connector.roles import ADMINISTRATOR, OPERATOR
+from sync.models import ExpenseReport, JournalEntry, JournalLine, SyncRun
+from tests.factories import CompanyFactory, ExpensifyCredentialFactory, SageConnectionFactory
+
+pytestmark = pytest.mark.django_db
+SECRETS = ("sage-password-Wm2", "agent-key-Zr4", "expensify-secret-Qx7")
+
+
+def staff_client(group: str) -> Client:
+    user = User.objects.create_user(f"{group.split()[-1]}-user", password="pw-123456789", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client_() -> Client:
+    return staff_client(ADMINISTRATOR)
+
+
+@pytest.fixture
+def operator_client() -> Client:
+    return staff_client(OPERATOR)
+
+
+@pytest.fixture
+def wired_company(company: Company) -> Company:
+    ExpensifyCredentialFactory(company=company)
+    SageConnectionFactory(company=company)
+    return company
+
+
+def company_form_data(company: Company, **secrets: str) -> dict[str, str]:
+    data = {
+        "name": company.name,
+        "code": company.code,
+        "enabled": "on",
+        "account_mask": company.account_mask,
+        "segment_names": '["Main", "Department", "Location"]',
+        "required_segments": "[]",
+        "reimbursable_offset_account": "2100-00-000",
+        "card_offset_account": "2150-00-000",
+        "entry_shape": "summary",
+        "posting_date_rule": "approved",
+        "closed_period_rule": "fail",
+        "source_journal": "GJ",
+        "home_currency": "USD",
+        "expensify_policy_ids": "",
+        "export_label": "ml-connector",
+        "schedule_kind": "manual",
+        "max_concurrent_writes": "1",
+        "max_post_attempts": "6",
+        "max_retry_seconds": "120",
+        "expensify-TOTAL_FORMS": "1",
+        "expensify-INITIAL_FORMS": "1",
+        "expensify-MIN_NUM_FORMS": "0",
+        "expensify-MAX_NUM_FORMS": "1",
+        "expensify-0-id": str(company.expensify.pk),
+        "expensify-0-company": str(company.pk),
+        "expensify-0-base_url": "http://127.0.0.1:9/Integration-Server/ExpensifyIntegrations",
+        "expensify-0-partner_user_id": "partner",
+        "expensify-0-partner_user_secret": secrets.get("expensify", ""),
+        "expensify-0-timeout_seconds": "60",
+        "sage-TOTAL_FORMS": "1",
+        "sage-INITIAL_FORMS": "1",
+        "sage-MIN_NUM_FORMS": "0",
+        "sage-MAX_NUM_FORMS": "1",
+        "sage-0-id": str(company.sage.pk),
+        "sage-0-company": str(company.pk),
+        "sage-0-transport": "agent",
+        "sage-0-base_url": "http://127.0.0.1:9",
+        "sage-0-agent_api_key": secrets.get("agent", ""),
+        "sage-0-sage_username": "connector",
+        "sage-0-sage_password": secrets.get("sage", ""),
+        "sage-0-connect_timeout": "10",
+        "sage-0-read_timeout": "60",
+    }
+    return data
+
+
+def test_company_page_never_renders_a_secret(admin_client_: Client, wired_company: Company) -> None:
+    html = admin_client_.get(f"/admin/connector/company/{wired_company.pk}/change/").content.decode()
+    assert "A value is set; leave blank to keep it." in html
+    for secret in SECRETS:
+        assert secret not in html
+
+
+def test_blank_secret_keeps_the_stored_value(admin_client_: Client, wired_company: Company) -> None:
+    response = admin_client_.post(
+        f"/admin/connector/company/{wired_company.pk}/change/", company_form_data(wired_company)
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert SageConnection.objects.get().sage_password == "sage-password-Wm2"
+    assert ExpensifyCredential.objects.get().partner_user_secret == "expensify-secret-Qx7"
+
+
+def test_typed_secret_replaces_the_stored_value(admin_client_: Client, wired_company: Company) -> None:
+    response = admin_client_.post(
+        f"/admin/connector/company/{wired_company.pk}/change/",
+        company_form_data(wired_company, sage="new-password-Pp9"),
+    )
+    assert response.status_code == 302
+    assert SageConnection.objects.get().sage_password == "new-password-Pp9"
+    assert SageConnection.objects.get().agent_api_key == "agent-key-Zr4"
+
+
+def test_bad_offset_account_gets_a_clear_message(admin_client_: Client, wired_company: Company) -> None:
+    data = company_form_data(wired_company)
+    data["card_offset_account"] = "2150-XX-000"
+    html = admin_client_.post(f"/admin/connector/company/{wired_company.pk}/change/", data).content.decode()
+    assert "segment 2 (Department) of account &#x27;2150-XX-000&#x27; must be digits only" in html
+
+
+def test_operator_sees_company_but_no_credentials(operator_client: Client, wired_company: Company) -> None:
+    response = operator_client.get(f"/admin/connector/company/{wired_company.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "partner_user_id" not in html
+    assert "sage_username" not in html
+    assert "Sage 100 connection" not in html
+
+
+@pytest.mark.parametrize("url", ["/admin/connector/expensifycredential/", "/admin/connector/sageconnection/"])
+def test_operator_cannot_reach_credential_pages(operator_client: Client, url: str) -> None:
+    assert operator_client.get(url).status_code in (403, 404)
+
+
+def test_operator_cannot_change_company(operator_client: Client, wired_company: Company) -> None:
+    response = operator_client.post(
+        f"/admin/connector/company/{wired_company.pk}/change/", company_form_data(wired_company, sage="x" * 8)
+    )
+    assert response.status_code == 403
+    assert SageConnection.objects.get().sage_password == "sage-password-Wm2"
+
+
+def test_anonymous_is_sent_to_login() -> None:
+    response = Client().get("/admin/sync/expensereport/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_audit_events_are_append_only(company: Company) -> None:
+    event = AuditEvent.objects.create(company=company, actor="test", action="posted")
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.all().delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.update(action="x")
+
+
+def test_audit_admin_offers_no_change_or_delete(admin_client_: Client, company: Company) -> None:
+    event = AuditEvent.objects.create(company=company, actor="test", action="posted")
+    html = admin_client_.get(f"/admin/audit/auditevent/{event.pk}/change/").content.decode()
+    assert 'name="_save"' not in html
+    assert admin_client_.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
+
+
+@pytest.mark.parametrize("code", ["AB", "abc", "ABCD", "A-C", ""])
+def test_company_code_constraint_in_the_database(code: str) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Company.objects.create(name="x", code=code, reimbursable_offset_account="1", card_offset_account="1")
+
+
+def test_company_code_is_unique() -> None:
+    CompanyFactory(code="ABC")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Company.objects.create(name="y", code="ABC", reimbursable_offset_account="1", card_offset_account="1")
+
+
+def make_entry(company: Company) -> JournalEntry:
+    report = ExpenseReport.objects.create(
+        company=company, report_id="R1", currency="USD", total_cents=100, fingerprint="f"
+    )
+    return JournalEntry.objects.create(
+        company=company,
+        report=report,
+        idempotency_key="k",
+        fingerprint="f",
+        posting_date=dt.date(2026, 11, 20),
+        reference="EXP R1",
+    )
+
+
+@pytest.mark.parametrize(("debit", "credit"), [(100, 100), (0, 0), (-5, 0), (0, -5), (-5, 10)])
+def test_journal_line_needs_exactly_one_positive_side(company: Company, debit: int, credit: int) -> None:
+    entry = make_entry(company)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JournalLine.objects.create(
+            entry=entry, line_no=1, account="6100-00-000", debit_cents=debit, credit_cents=credit
+        )
+
+
+def test_report_id_unique_per_company(company: Company) -> None:
+    ExpenseReport.objects.create(
+        company=company, report_id="R1", currency="USD", total_cents=1, fingerprint="f"
+    )
+    other = CompanyFactory(code="XYZ")
+    ExpenseReport.objects.create(
+        company=other, report_id="R1", currency="USD", total_cents=1, fingerprint="f"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ExpenseReport.objects.create(
+            company=company, report_id="R1", currency="USD", total_cents=1, fingerprint="f"
+        )
+
+
+def seed(company: Company, rows: int) -> None:
+    reports = ExpenseReport.objects.bulk_create(
+        ExpenseReport(
+            company=company,
+            report_id=f"R{i}",
+            currency="USD",
+            total_cents=i + 1,
+            fingerprint="f",
+            employee_email=f"e{i}@example.com",
+            approved_on=dt.date(2026, 11, 1),
+        )
+        for i in range(rows)
+    )
+    entries = JournalEntry.objects.bulk_create(
+        JournalEntry(
+            company=company,
+            report=r,
+            idempotency_key=f"k{r.pk}",
+            fingerprint="f",
+            posting_date=dt.date(2026, 11, 20),
+            reference=f"EXP {r.report_id}",
+        )
+        for r in reports
+    )
+    JournalLine.objects.bulk_create(
+        JournalLine(
+            entry=e,
+            line_no=n,
+            account="6100-00-000",
+            debit_cents=100 if n == 1 else 0,
+            credit_cents=0 if n == 1 else 100,
+        )
+        for e in entries
+        for n in (1, 2)
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            company=company,
+            report=r,
+            report_ref=r.report_id,
+            actor="test",
+            action="posted",
+            amount_cents=100,
+            currency="USD",
+        )
+        for r in reports
+    )
+    SyncRun.objects.bulk_create(
+        SyncRun(company=company, trigger="command", finished_at=timezone.now() + dt.timedelta(hours=1))
+        for _ in range(rows)
+    )
+
+
+LIST_PAGES = [
+    "/admin/sync/expensereport/",
+    "/admin/sync/expensereport/?state__exact=new",
+    "/admin/sync/journalentry/",
+    "/admin/sync/journalline/",
+    "/admin/sync/syncrun/",
+    "/admin/audit/auditevent/",
+    "/admin/connector/company/",
+    "/admin/connector/glaccount/",
+]
+
+
+@pytest.mark.parametrize("url", LIST_PAGES)
+@pytest.mark.parametrize("rows", [10, 1000])
+def test_list_pages_run_a_constant_number_of_queries(
+    admin_client_: Client,
+    company: Company,
+    django_assert_max_num_queries,
+    url: str,
+    rows: int,  # type: ignore[no-untyped-def]
+) -> None:
+    seed(company, rows)
+    with django_assert_max_num_queries(14):
+        response = admin_client_.get(url)
+    assert response.status_code == 200
+
+
+def test_audit_list_never_counts_the_whole_table(
+    admin_client_: Client,
+    company: Company,
+    django_assert_max_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seed(company, 50)
+    with CaptureQueriesContext(connection) as captured:
+        admin_client_.get("/admin/audit/auditevent/")
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts, "expected a bounded count"
+    for sql in counts:
+        assert "LIMIT" in sql.upper(), sql
