@@ -1,0 +1,151 @@
+"""The one way the connector talks to Sage 100: `open_gateway(settings_for_company(company))`.
+
+Two transports implement `SageGateway`: the Windows agent (HTTP JSON, `agent.py`) and the
+SOAP service (zeep, `soap.py`). Both raise only `connector.sage100.errors` types.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+from connector.logs import register_secret
+from connector.sage100.errors import SageCompanyError
+from connector.sage100.types import (
+    AccountStructure,
+    FiscalPeriod,
+    FoundEntry,
+    GLAccountInfo,
+    JournalEntryPayload,
+    PingInfo,
+    PostResult,
+)
+
+if TYPE_CHECKING:
+    from connector.models import Company
+
+HIDDEN = "********"
+
+
+@dataclass(frozen=True)
+class SageSettings:
+    """How to reach one company's Sage 100; secrets never appear in its repr."""
+
+    transport: str  # "agent" or "soap"
+    base_url: str
+    agent_api_key: str
+    username: str
+    password: str
+    company_code: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        return (
+            f"SageSettings(transport={self.transport!r}, base_url={self.base_url!r}, "
+            f"agent_api_key={HIDDEN if self.agent_api_key else ''!r}, "
+            f"username={self.username!r}, password={HIDDEN if self.password else ''!r}, "
+            f"company_code={self.company_code!r}, connect_timeout={self.connect_timeout}, "
+            f"read_timeout={self.read_timeout})"
+        )
+
+    __str__ = __repr__
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password and agent key blanked (Sage's words go into messages)."""
+        for secret in (self.password, self.agent_api_key):
+            if secret:
+                text = text.replace(secret, HIDDEN)
+        return text
+
+
+class SageGateway(Protocol):
+    """What the engine, the admin and the commands may ask of Sage 100."""
+
+    def ping(self) -> PingInfo: ...
+
+    def account_structure(self) -> AccountStructure: ...
+
+    def accounts(self, status: str | None = None) -> Iterator[GLAccountInfo]: ...
+
+    def periods(self, fiscal_year: int) -> list[FiscalPeriod]: ...
+
+    def post_entry(self, entry: JournalEntryPayload, *, idempotency_key: str) -> PostResult: ...
+
+    def lookup(
+        self, *, idempotency_key: str | None = None, reference: str | None = None
+    ) -> FoundEntry | None: ...
+
+    def close(self) -> None: ...
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: the only hosts plain HTTP may reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, company_code: str) -> None:
+    """HTTPS for every host but loopback; anything else is the company's configuration error."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and host and is_loopback(host):
+        return
+    raise SageCompanyError(
+        "CONFIG",
+        f"The Sage 100 URL {url!r} for company {company_code} must start with https:// "
+        "(plain http is allowed only for this machine: 127.0.0.1, ::1, localhost).",
+    )
+
+
+def open_gateway(settings: SageSettings) -> SageGateway:
+    """A connected gateway for the settings' transport; close() it when done."""
+    check_url(settings.base_url, company_code=settings.company_code)
+    register_secret(settings.password)
+    register_secret(settings.agent_api_key)
+    if settings.transport == "agent":
+        from connector.sage100.agent import AgentGateway
+
+        return AgentGateway(settings)
+    if settings.transport == "soap":
+        from connector.sage100.soap import SoapGateway
+
+        return SoapGateway(settings)
+    raise SageCompanyError(
+        "CONFIG",
+        f"Company {settings.company_code} names an unknown Sage 100 transport "
+        f"{settings.transport!r}; use 'agent' or 'soap'.",
+    )
+
+
+def settings_for_company(company: Company) -> SageSettings:
+    """The company's Sage connection as settings; a missing connection is a CONFIG error."""
+    from connector.models import SageConnection
+
+    try:
+        conn = company.sage
+    except SageConnection.DoesNotExist:
+        raise SageCompanyError(
+            "CONFIG", f"Company {company.code} has no Sage 100 connection set up."
+        ) from None
+    register_secret(conn.sage_password)
+    register_secret(conn.agent_api_key)
+    return SageSettings(
+        transport=conn.transport,
+        base_url=conn.base_url,
+        agent_api_key=conn.agent_api_key or "",
+        username=conn.sage_username,
+        password=conn.sage_password or "",
+        company_code=company.code,
+        connect_timeout=float(conn.connect_timeout),
+        read_timeout=float(conn.read_timeout),
+    )

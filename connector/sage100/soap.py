@@ -1,0 +1,421 @@
+"""The SOAP transport: zeep over one httpx.Client, with the project's own WSDL.
+
+zeep loads `masservice.wsdl` from this package and never fetches anything over the network;
+the service endpoint is the company's base URL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+
+from connector.money import cents_to_decimal
+from connector.sage100 import parsing as p
+from connector.sage100.agent import check_idempotency_key
+from connector.sage100.errors import (
+    SageCompanyError,
+    SageError,
+    SageOutcomeUnknown,
+    SageReportError,
+    SageTransientError,
+    describe,
+    error_for_code,
+)
+from connector.sage100.gateway import SageSettings
+from connector.sage100.types import (
+    AccountStructure,
+    FiscalPeriod,
+    FoundEntry,
+    GLAccountInfo,
+    JournalEntryPayload,
+    PingInfo,
+    PostResult,
+    StructureSegment,
+)
+
+NS = "urn:ml-connector:sage100:gl:v1"
+WSDL_PATH = Path(__file__).with_name("masservice.wsdl")
+BINDING = f"{{{NS}}}BasicHttpBinding_IMasService"
+CENT = Decimal("0.01")
+_DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+# The fallback when a fault has no MASFault/Code: (words, code), first match wins.
+TEXT_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("locked", "in use"), "RECORD_LOCKED"),
+    (("timeout", "timed out"), "SAGE_TIMEOUT"),
+    (("too many",), "TOO_MANY_WRITES"),
+    (("unavailable", "not available"), "SAGE_UNAVAILABLE"),
+    (("logon", "password"), "AUTH_SAGE"),
+    (("no access",), "NO_ACCESS"),
+    (("company",), "COMPANY_NOT_FOUND"),
+)
+
+
+class UnsafeAnswer(Exception):
+    """The service answered with a DTD or an entity declaration."""
+
+
+class HttpFailure(Exception):
+    """An HTTP error status without a SOAP envelope (an IIS error page, a wrong URL)."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class HttpxTransport(zeep.Transport):
+    """zeep's Transport on one httpx.Client; loads only local files, never the network."""
+
+    def __init__(self, client: httpx.Client, timeout: float) -> None:
+        # zeep's own __init__ would open a requests.Session we never use.
+        self.cache = None
+        self.load_timeout = timeout
+        self.operation_timeout = timeout
+        self.logger = zeep.transports.logging.getLogger(__name__)
+        self._close_session = False
+        self.client = client
+
+    def load(self, url: str) -> bytes:
+        """Only the packaged WSDL may be read: zeep must not fetch anything remote."""
+        path = Path(url[7:] if url.startswith("file://") else url).resolve()
+        if path != WSDL_PATH.resolve():
+            raise zeep.exceptions.TransportError(f"Refusing to load {url!r}: only the packaged WSDL.")
+        return path.read_bytes()
+
+    def get(self, address: str, params: Any, headers: Any) -> requests.Response:
+        raise zeep.exceptions.TransportError("The Sage 100 SOAP transport sends no GET requests.")
+
+    def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
+        """POST the envelope; bodies are not logged (they hold the Sage password)."""
+        response = self.client.post(address, content=message, headers=headers)
+        content = response.content
+        if _DTD.search(content[:4096]):
+            raise UnsafeAnswer
+        looks_soap = b"Envelope" in content[:2048]
+        if response.status_code != 200 and not (response.status_code == 500 and looks_soap):
+            raise HttpFailure(
+                response.status_code, p.retry_after(response.headers.get("Retry-After"))
+            )
+        converted = requests.Response()
+        converted._content = content
+        converted.status_code = response.status_code
+        converted.headers = requests.structures.CaseInsensitiveDict(response.headers)
+        converted.encoding = response.encoding
+        return converted
+
+    def __del__(self) -> None:
+        return
+
+
+class SoapGateway:
+    """`SageGateway` over the SOAP service (no ping: the company's own write limit applies)."""
+
+    def __init__(self, settings: SageSettings) -> None:
+        self.settings = settings
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=settings.read_timeout,
+                write=settings.read_timeout,
+                pool=settings.connect_timeout,
+            ),
+            follow_redirects=False,
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+        )
+        zeep_settings = zeep.Settings(
+            strict=True,
+            xml_huge_tree=False,
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+        )
+        self._client = zeep.Client(
+            wsdl=str(WSDL_PATH),
+            transport=HttpxTransport(self._http, settings.read_timeout),
+            settings=zeep_settings,
+        )
+        self._service = self._client.create_service(BINDING, settings.base_url)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def __enter__(self) -> SoapGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _where(self) -> str:
+        return f"company {self.settings.company_code}, SOAP service {self.settings.base_url}"
+
+    def _logon(self) -> dict[str, str]:
+        return {"Username": self.settings.username, "Password": self.settings.password}
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        """Call one operation; every failure comes back as a classified SageError."""
+        is_post = operation == "CreateGLJournalEntry"
+        method = getattr(self._service, operation)
+        try:
+            return method(logon=self._logon(), companyCode=self.settings.company_code, **params)
+        except zeep.exceptions.Fault as fault:
+            raise self._from_fault(fault, is_post) from None
+        except UnsafeAnswer:
+            raise self._unreadable("it carries a DTD or entity declaration, refused", is_post) from None
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden):
+            raise self._unreadable("it carries a DTD or entity declaration, refused", is_post) from None
+        except HttpFailure as exc:
+            raise self._from_status(exc, is_post) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise SageTransientError(
+                "SAGE_UNAVAILABLE",
+                f"The Sage 100 SOAP service could not be reached ({self._where()}): "
+                f"{type(exc).__name__}.",
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+            raise SageCompanyError(
+                "CONFIG", f"The Sage 100 SOAP URL is not usable ({self._where()})."
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise self._lost("SAGE_TIMEOUT", f"no answer in time ({type(exc).__name__})", is_post) from None
+        except httpx.TransportError as exc:
+            raise self._lost("CONNECTION_LOST", f"connection lost ({type(exc).__name__})", is_post) from None
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
+            raise self._unreadable(type(exc).__name__, is_post) from None
+
+    def _lost(self, code: str, what: str, is_post: bool) -> SageError:
+        if is_post:
+            return SageOutcomeUnknown(
+                code,
+                f"The Sage 100 SOAP service gave no answer to a journal entry post ({what}, "
+                f"{self._where()}); the entry may have been written.",
+            )
+        return SageTransientError(
+            "SAGE_UNAVAILABLE", f"The Sage 100 SOAP service gave no answer ({what}, {self._where()})."
+        )
+
+    def _unreadable(self, what: str, is_post: bool) -> SageError:
+        if is_post:
+            return SageOutcomeUnknown(
+                "SAGE_TIMEOUT",
+                f"The Sage 100 SOAP answer to a journal entry post could not be read ({what}, "
+                f"{self._where()}); the entry may have been written.",
+            )
+        return SageCompanyError(
+            "CONFIG",
+            f"The Sage 100 SOAP answer could not be read ({what}, {self._where()}). "
+            "Check the service URL.",
+        )
+
+    def _from_status(self, exc: HttpFailure, is_post: bool) -> SageError:
+        status = exc.status
+        if status in (502, 503):
+            return SageTransientError(
+                "SAGE_UNAVAILABLE",
+                f"Sage 100 is not reachable (HTTP {status}, {self._where()}).",
+                retry_after=exc.retry_after,
+            )
+        if status == 504 or status >= 500:
+            return self._lost("SAGE_TIMEOUT", f"HTTP {status} without a SOAP envelope", is_post)
+        if status == 200:
+            return self._unreadable("not a SOAP envelope", is_post)
+        return SageCompanyError(
+            "CONFIG",
+            f"The Sage 100 SOAP URL looks wrong: it answered HTTP {status} without a SOAP "
+            f"envelope ({self._where()}). Check the service URL.",
+        )
+
+    def _from_fault(self, fault: zeep.exceptions.Fault, is_post: bool) -> SageError:
+        """Classify by detail/MASFault/Code; without one, by the words of the fault."""
+        code = message = None
+        retry_after: float | None = None
+        detail = fault.detail
+        if detail is not None:
+            mas = detail.find(f"{{{NS}}}MASFault")
+            if mas is None:
+                mas = detail.find("MASFault")
+            if mas is not None:
+                code = (mas.findtext(f"{{{NS}}}Code") or mas.findtext("Code") or "").strip() or None
+                message = mas.findtext(f"{{{NS}}}Message") or mas.findtext("Message")
+                raw_retry = mas.findtext(f"{{{NS}}}RetryAfter") or mas.findtext("RetryAfter")
+                retry_after = p.retry_after(raw_retry)
+        words = " ".join(
+            part for part in [
+                fault.message or "",
+                message or "",
+                " ".join(detail.itertext()) if detail is not None else "",
+            ] if part
+        )
+        if code is None:
+            lowered = words.lower()
+            code = next(
+                (c for keys, c in TEXT_RULES if any(k in lowered for k in keys)), "VALIDATION"
+            )
+        text = describe(
+            code,
+            self.settings.scrub(message or fault.message or ""),
+            username=self.settings.username,
+            company_code=self.settings.company_code,
+        )
+        return error_for_code(code, text, retry_after=retry_after, post=is_post)
+
+    def _malformed(self, exc: Exception, is_post: bool) -> SageError:
+        return self._unreadable(str(exc), is_post)
+
+    # -- the operations --------------------------------------------------------------------
+    def ping(self) -> PingInfo:
+        """No ping over SOAP: the structure call checks logon, company and rights instead."""
+        self.account_structure()
+        return PingInfo(agent_version="", sage_version="SOAP service", max_concurrent_writes=None)
+
+    def account_structure(self) -> AccountStructure:
+        """The company's account mask, separator and segments."""
+        answer = self._call("GetGLAccountStructure")
+        try:
+            segments = tuple(
+                StructureSegment(name=s.Name or "", length=int(s.Length), type=s.Type or "")
+                for s in (answer.Segments.Segment if answer.Segments is not None else [])
+            )
+            if not segments or any(s.type not in ("numeric", "alphanumeric") for s in segments):
+                raise p.Malformed("segments missing or of an unknown type")
+            return AccountStructure(
+                mask=answer.Mask or "", separator=answer.Separator or "", segments=segments
+            )
+        except (p.Malformed, AttributeError, TypeError, ValueError) as exc:
+            raise self._malformed(exc, False) from None
+
+    def accounts(self, status: str | None = None) -> Iterator[GLAccountInfo]:
+        """Every account (of one status, or all); the SOAP service does not page."""
+        answer = self._call("GetGLAccounts", status=status)
+        try:
+            rows = _items(answer, "GLAccount")
+            accounts = [
+                GLAccountInfo(
+                    account=_required(r.Account, "Account"),
+                    account_key=r.AccountKey or "",
+                    description=r.AccountDesc or "",
+                    main_account_code=r.MainAccountCode or "",
+                    status=_required(r.Status, "Status"),
+                )
+                for r in rows
+            ]
+        except (p.Malformed, AttributeError, TypeError) as exc:
+            raise self._malformed(exc, False) from None
+        yield from accounts
+
+    def periods(self, fiscal_year: int) -> list[FiscalPeriod]:
+        """The fiscal year's periods ([] when the year is not set up)."""
+        answer = self._call("GetGLPeriods", fiscalYear=fiscal_year)
+        try:
+            rows = _items(answer, "Period")
+            return [
+                FiscalPeriod(
+                    period=int(r.Period),
+                    start=p.day(r.Start, "Start"),
+                    end=p.day(r.End, "End"),
+                    status=_required(r.Status, "Status"),
+                )
+                for r in rows
+            ]
+        except (p.Malformed, AttributeError, TypeError, ValueError) as exc:
+            raise self._malformed(exc, False) from None
+
+    def post_entry(self, entry: JournalEntryPayload, *, idempotency_key: str) -> PostResult:
+        """Post one journal entry under the key; a replay answers with Replayed true."""
+        check_idempotency_key(idempotency_key)
+        journal_entry = {
+            "SourceJournal": entry.source_journal,
+            "PostingDate": entry.posting_date,
+            "Reference": entry.reference,
+            "Comment": entry.comment,
+            "Lines": {
+                "Line": [
+                    {
+                        "Account": line.account,
+                        # zeep writes Decimal("125.4") as 125.4; the service wants 2 places.
+                        "Debit": _amount(line.debit_cents),
+                        "Credit": _amount(line.credit_cents),
+                        "Comment": line.comment,
+                    }
+                    for line in entry.lines
+                ]
+            },
+        }
+        answer = self._call(
+            "CreateGLJournalEntry", idempotencyKey=idempotency_key, journalEntry=journal_entry
+        )
+        try:
+            if answer is None:
+                raise p.Malformed("no JournalEntryResult")
+            return _result(answer)
+        except (p.Malformed, AttributeError, TypeError) as exc:
+            raise self._malformed(exc, True) from None
+
+    def lookup(
+        self, *, idempotency_key: str | None = None, reference: str | None = None
+    ) -> FoundEntry | None:
+        """The entry posted under a key (or the newest with a reference), or None."""
+        if (idempotency_key is None) == (reference is None):
+            raise ValueError("lookup takes exactly one of idempotency_key and reference")
+        params = (
+            {"idempotencyKey": idempotency_key} if idempotency_key is not None
+            else {"reference": reference}
+        )
+        answer = self._call("FindGLJournalEntry", **params)
+        if answer is None:
+            return None
+        try:
+            base = _result(answer)
+        except (p.Malformed, AttributeError, TypeError) as exc:
+            raise self._malformed(exc, False) from None
+        return FoundEntry(
+            entry_no=base.entry_no,
+            batch_no=base.batch_no,
+            posting_date=base.posting_date,
+            reference=base.reference,
+            replayed=False,
+            idempotency_key=idempotency_key or "",
+        )
+
+
+def _items(answer: Any, name: str) -> list[Any]:
+    """zeep hands back the inner list itself when a response holds one array element."""
+    if answer is None:
+        return []
+    if isinstance(answer, list):
+        return answer
+    return list(getattr(answer, name) or [])
+
+
+def _amount(cents: int) -> Decimal:
+    if cents < 0:
+        raise SageReportError("VALIDATION", "Sage 100 amounts are never negative.")
+    return cents_to_decimal(cents).quantize(CENT)
+
+
+def _required(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise p.Malformed(f"{name!r} is missing")
+    return value
+
+
+def _result(answer: Any) -> PostResult:
+    if not isinstance(answer.Replayed, bool):
+        raise p.Malformed("'Replayed' must be true or false")
+    return PostResult(
+        entry_no=_required(answer.EntryNo, "EntryNo"),
+        batch_no=answer.BatchNo or "",
+        posting_date=p.day(answer.PostingDate, "PostingDate"),
+        reference=answer.Reference or "",
+        replayed=answer.Replayed,
+    )
