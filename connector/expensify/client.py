@@ -1,0 +1,553 @@
+"""The Expensify Integration Server client: one httpx.Client, paced, retried, typed errors.
+
+Every call is one POST of a form with `requestJobDescription` (JSON, credentials inside) and,
+for exports, `template`. Answers come as text/plain whatever they hold, so the body decides:
+a bare file name, a rendered file, or a JSON answer with responseCode/responseMessage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from importlib import resources
+from typing import IO, Any, TypeVar
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from connector.expensify.errors import (
+    ExpensifyAuthError,
+    ExpensifyError,
+    ExpensifyPermanentError,
+    ExpensifyProtocolError,
+    ExpensifyTransientError,
+)
+from connector.expensify.pacing import RateLimiter, shared_limiter
+from connector.expensify.parsing import parse_export, policy_from_json
+from connector.expensify.types import ExpensifyReport, PolicyData, RejectedReport
+from connector.logs import MASK, register_secret
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TEMPLATE = resources.files("connector.expensify").joinpath("template.ftl").read_text("utf-8")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,250}$")
+_AUTH_WORDS = re.compile(
+    r"authenticat|not authori[sz]ed|credential|partnerusersecret|partneruserid|password|"
+    r"unauthori[sz]ed|invalid partner",
+    re.IGNORECASE,
+)
+_SMALL_ANSWER = 1 << 16
+MAX_WINDOW_DAYS = 365  # inclusive days per render: Expensify refuses windows over a year
+MARK_BATCH = 500
+SPLIT_LIMIT_CAP = 50_000
+
+
+@dataclass
+class _Answer:
+    status: int
+    retry_after: float | None
+    body: IO[bytes]
+    size: int
+
+    def head(self, n: int = _SMALL_ANSWER) -> bytes:
+        self.body.seek(0)
+        data = self.body.read(n)
+        self.body.seek(0)
+        return data
+
+
+@dataclass
+class _Counter:
+    reports: int = 0
+
+
+@dataclass
+class ExportStats:
+    """What one export_reports call cost (filled in as the iterator runs)."""
+
+    renders: int = 0
+    downloads: int = 0
+    windows_split: int = 0
+    reports: int = 0
+    duplicates: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ExpensifyClient:
+    """Talks to one Expensify partner user's Integration Server account."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        partner_user_id: str,
+        partner_user_secret: str,
+        timeout: float = 60.0,
+        limiter: RateLimiter | None = None,
+        max_retry_seconds: float = 120,
+        download_wait_seconds: float = 150,
+        retry_initial_seconds: float = 1.0,
+        download_poll_seconds: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not partner_user_id or not partner_user_secret:
+            raise ExpensifyAuthError(
+                "Expensify credentials are incomplete: enter the partnerUserID and "
+                "partnerUserSecret for this company."
+            )
+        register_secret(partner_user_secret)
+        self.base_url = base_url
+        self.partner_user_id = partner_user_id
+        self._secret = partner_user_secret
+        self.timeout = float(timeout)
+        self.limiter = limiter if limiter is not None else shared_limiter(partner_user_id)
+        self.max_retry_seconds = float(max_retry_seconds)
+        self.download_wait_seconds = float(download_wait_seconds)
+        self.retry_initial_seconds = retry_initial_seconds
+        self.download_poll_seconds = download_poll_seconds
+        self._sleep = sleep
+        # One client per Expensify account: keep-alive, and a timeout on every phase.
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+            headers={"User-Agent": "ml-connector"},
+            follow_redirects=False,
+        )
+        self.calls = 0
+        self.rate_wait_seconds = 0.0
+        self.last_export = ExportStats()
+
+    def __repr__(self) -> str:
+        return f"ExpensifyClient(base_url={self.base_url!r}, partner_user_id={self.partner_user_id!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ExpensifyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport --------------------------------------------------------------------------
+
+    def _credentials(self) -> dict[str, str]:
+        return {"partnerUserID": self.partner_user_id, "partnerUserSecret": self._secret}
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self._secret, MASK) if self._secret else text
+
+    def _send_once(self, job: dict[str, Any], template: str | None) -> _Answer:
+        self.rate_wait_seconds += self.limiter.acquire()
+        self.calls += 1
+        form = {"requestJobDescription": json.dumps({**job, "credentials": self._credentials()})}
+        if template is not None:
+            form["template"] = template  # httpx encodes '+' and friends; never hand-build it
+        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+        try:
+            with self._http.stream("POST", self.base_url, data=form) as response:
+                size = 0
+                for chunk in response.iter_bytes():
+                    body.write(chunk)
+                    size += len(chunk)
+                status = response.status_code
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+        except httpx.TimeoutException as exc:
+            body.close()
+            raise ExpensifyTransientError(
+                f"Expensify did not answer within {self.timeout:g} s ({type(exc).__name__})."
+            ) from exc
+        except httpx.HTTPError as exc:
+            body.close()
+            raise ExpensifyTransientError(
+                f"Could not reach Expensify at {self.base_url}: {type(exc).__name__}."
+            ) from exc
+        body.seek(0)
+        answer = _Answer(status=status, retry_after=retry_after, body=body, size=size)
+        try:
+            self._check_http(answer)
+        except ExpensifyError:
+            body.close()
+            raise
+        return answer
+
+    def _check_http(self, answer: _Answer) -> None:
+        if answer.status == 429:
+            # Every worker on this partner user backs off, not only this one.
+            self.limiter.penalize(answer.retry_after or self.limiter.rules[0][1])
+            raise ExpensifyTransientError(
+                f"Expensify rate-limited partner user ID '{self.partner_user_id}' (HTTP 429).",
+                retry_after=answer.retry_after,
+            )
+        if answer.status >= 500:
+            raise ExpensifyTransientError(
+                f"Expensify answered HTTP {answer.status}.", retry_after=answer.retry_after
+            )
+        if answer.status in (401, 403):
+            raise self._auth_error(answer.status, "")
+        if answer.status != 200:
+            raise ExpensifyPermanentError(f"Expensify answered HTTP {answer.status}: {self._snippet(answer)}")
+
+    def _snippet(self, answer: _Answer) -> str:
+        return repr(self._clean(answer.head(200).decode("utf-8", "replace")))
+
+    def _auth_error(self, code: int, message: str) -> ExpensifyAuthError:
+        if code == 403 or "admin" in message.lower():
+            return ExpensifyAuthError(
+                f"Expensify says partner user ID '{self.partner_user_id}' may not do this: make "
+                "that user an admin of the company's Expensify policies."
+            )
+        return ExpensifyAuthError(
+            f"Expensify refused the partner credentials for partner user ID "
+            f"'{self.partner_user_id}': check the partnerUserID and partnerUserSecret."
+        )
+
+    def _error_for(self, code: int, message: str) -> ExpensifyError:
+        """Classify a JSON error answer ({"responseCode": N, "responseMessage": "..."})."""
+        message = self._clean(message)[:300]
+        lowered = message.lower()
+        if code in (401, 403) or _AUTH_WORDS.search(message):
+            return self._auth_error(code, message)
+        if code == 429 or "rate-limited" in lowered or "rate limited" in lowered:
+            return ExpensifyTransientError(f"Expensify rate-limited this request: {message}")
+        if code == 404:
+            return ExpensifyPermanentError(f"Expensify could not find it (404): {message}")
+        if code == 410:
+            return ExpensifyPermanentError(f"Expensify rejected the request (410): {message}")
+        if code >= 500:
+            return ExpensifyTransientError(f"Expensify answered error {code}: {message}")
+        return ExpensifyPermanentError(f"Expensify answered error {code}: {message}")
+
+    def _json_answer(self, answer: _Answer) -> Any:
+        """The decoded JSON body, or None when it is not small JSON."""
+        head = answer.head().lstrip()
+        if answer.size > _SMALL_ANSWER or head[:1] not in (b"{", b"["):
+            return None
+        try:
+            return json.loads(head)
+        except ValueError:
+            return None
+
+    def _raise_if_error(self, data: Any) -> None:
+        if isinstance(data, dict) and "responseCode" in data:
+            try:
+                code = int(data["responseCode"])
+            except (TypeError, ValueError):
+                code = 0
+            if code not in (200, 207):
+                raise self._error_for(code, str(data.get("responseMessage", "")))
+
+    def _retrying(self) -> Retrying:
+        backoff = wait_random_exponential(multiplier=self.retry_initial_seconds, max=30)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None) or 0.0
+            return max(float(backoff(state)), float(retry_after))
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            logger.warning("Expensify call failed (%s); retrying in %.1f s", exc, sleep)
+
+        return Retrying(
+            retry=retry_if_exception_type(ExpensifyTransientError),
+            stop=stop_before_delay(self.max_retry_seconds),
+            wait=wait,
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+
+    def _call(self, step: Callable[[], T]) -> T:
+        """Run one logical call, retrying transient failures with jittered backoff."""
+        return self._retrying()(step)
+
+    def _post_json(self, job: dict[str, Any]) -> Any:
+        def step() -> Any:
+            answer = self._send_once(job, None)
+            try:
+                data = self._json_answer(answer)
+                if data is None:
+                    raise ExpensifyProtocolError(
+                        f"Expensify answered something that is not JSON: {self._snippet(answer)}"
+                    )
+                self._raise_if_error(data)
+                return data
+            finally:
+                answer.body.close()
+
+        return self._call(step)
+
+    # --- export -----------------------------------------------------------------------------
+
+    def _render(
+        self,
+        *,
+        filters: dict[str, str],
+        limit: int,
+        report_state: str,
+        on_finish: list[dict[str, str]] | None,
+        test: bool,
+    ) -> str:
+        job: dict[str, Any] = {
+            "type": "file",
+            "onReceive": {"immediateResponse": ["returnRandomFileName"]},
+            "inputSettings": {
+                "type": "combinedReportData",
+                "reportState": report_state,
+                "limit": str(limit),
+                "filters": filters,
+            },
+            "outputSettings": {"fileExtension": "json", "fileBasename": "mlc"},
+        }
+        if on_finish:
+            job["onFinish"] = on_finish
+        if test:
+            job["test"] = "true"
+
+        def step() -> str:
+            answer = self._send_once(job, TEMPLATE)
+            try:
+                data = self._json_answer(answer)
+                if data is not None:
+                    self._raise_if_error(data)
+                    raise ExpensifyProtocolError(
+                        f"Expensify answered JSON instead of a file name: {self._snippet(answer)}"
+                    )
+                name = answer.head(300).decode("utf-8", "replace").strip()
+                if answer.size > 300 or not _FILE_NAME.match(name):
+                    raise ExpensifyProtocolError(
+                        f"Expensify answered neither a file name nor JSON: {self._snippet(answer)}"
+                    )
+                return name
+            finally:
+                answer.body.close()
+
+        self.last_export.renders += 1
+        return self._call(step)
+
+    def _download(self, file_name: str) -> IO[bytes]:
+        """Fetch a rendered file, waiting (bounded) while Expensify is still rendering it."""
+        job = {"type": "download", "fileName": file_name, "fileSystem": "integrationServer"}
+        deadline = time.monotonic() + self.download_wait_seconds
+        pause = min(1.0, self.download_poll_seconds)
+
+        def step() -> IO[bytes] | None:
+            answer = self._send_once(job, None)
+            if answer.size == 0 or not answer.head(64).strip():
+                answer.body.close()
+                return None
+            data = self._json_answer(answer)
+            if isinstance(data, dict) and "reports" not in data:
+                answer.body.close()
+                message = str(data.get("responseMessage", ""))
+                if "file not found" in message.lower() or "not ready" in message.lower():
+                    return None
+                self._raise_if_error(data)
+                raise ExpensifyProtocolError(
+                    f"Expensify answered JSON without reports for file {file_name}: "
+                    f"{self._clean(json.dumps(data))[:200]!r}"
+                )
+            return answer.body
+
+        while True:
+            self.last_export.downloads += 1
+            body = self._call(step)
+            if body is not None:
+                return body
+            if time.monotonic() + pause > deadline:
+                raise ExpensifyTransientError(
+                    f"Expensify did not finish rendering file {file_name} within "
+                    f"{self.download_wait_seconds:g} s; the next run will try again."
+                )
+            self._sleep(pause)
+            pause = min(pause * 2, self.download_poll_seconds)
+
+    def _render_and_read(
+        self, *, filters: dict[str, str], limit: int, counter: _Counter, seen: set[str]
+    ) -> Iterator[ExpensifyReport | RejectedReport]:
+        name = self._render(filters=filters, limit=limit, report_state="APPROVED", on_finish=None, test=True)
+        body = self._download(name)
+        try:
+            for item in parse_export(body):
+                counter.reports += 1
+                if item.report_id in seen:
+                    self.last_export.duplicates += 1
+                    continue
+                seen.add(item.report_id)
+                self.last_export.reports += 1
+                yield item
+        finally:
+            body.close()
+
+    def export_reports(
+        self,
+        *,
+        label: str,
+        policy_ids: Iterable[str] = (),
+        approved_after: date | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        report_ids: Iterable[str] = (),
+        limit: int = 1000,
+    ) -> Iterator[ExpensifyReport | RejectedReport]:
+        """Yield every approved report not yet marked `label`, each once (test mode: marks nothing).
+
+        A render that returns `limit` reports may have been cut short, so its date window is
+        split in two and both halves rendered again (reports already seen are skipped), until
+        every window holds fewer than `limit`. Without start_date, the search starts a year
+        before approved_after (or a year before end_date).
+        """
+        self.last_export = ExportStats()
+        seen: set[str] = set()
+        base: dict[str, str] = {"markedAsExported": label}
+        policies = ",".join(p.strip() for p in policy_ids if p.strip())
+        if policies:
+            base["policyIDList"] = policies
+        ids = [str(r) for r in report_ids]
+        if ids:
+            for start in range(0, len(ids), limit):
+                batch = ids[start : start + limit]
+                filters = {**base, "reportIDList": ",".join(batch)}
+                yield from self._render_and_read(filters=filters, limit=limit, counter=_Counter(), seen=seen)
+            return
+        end = end_date or date.today()
+        if approved_after is not None and start_date is None:
+            # Usually one render answers it all; windows only when it comes back full.
+            counter = _Counter()
+            yield from self._render_and_read(
+                filters={**base, "approvedAfter": approved_after.isoformat()},
+                limit=limit,
+                counter=counter,
+                seen=seen,
+            )
+            if counter.reports < limit:
+                return
+        if approved_after is not None:
+            base["approvedAfter"] = approved_after.isoformat()
+        start = start_date or (approved_after or end) - timedelta(days=MAX_WINDOW_DAYS - 1)
+        if start > end:
+            return
+        windows: list[tuple[date, date, int]] = []
+        cursor = start
+        while cursor <= end:
+            stop = min(end, cursor + timedelta(days=MAX_WINDOW_DAYS - 1))
+            windows.append((cursor, stop, limit))
+            cursor = stop + timedelta(days=1)
+        windows.reverse()  # a stack, oldest window on top
+        while windows:
+            first, last, window_limit = windows.pop()
+            counter = _Counter()
+            filters = {**base, "startDate": first.isoformat(), "endDate": last.isoformat()}
+            yield from self._render_and_read(filters=filters, limit=window_limit, counter=counter, seen=seen)
+            if counter.reports < window_limit:
+                continue
+            self.last_export.windows_split += 1
+            if first < last:
+                middle = first + (last - first) // 2
+                windows.append((middle + timedelta(days=1), last, window_limit))
+                windows.append((first, middle, window_limit))
+            elif window_limit < SPLIT_LIMIT_CAP:
+                # One day holds `limit` reports or more: ask for that day with a larger limit.
+                windows.append((first, last, min(window_limit * 10, SPLIT_LIMIT_CAP)))
+            else:
+                raise ExpensifyPermanentError(
+                    f"Expensify holds {window_limit} or more approved reports dated {first}; "
+                    "the connector cannot page further within one day."
+                )
+
+    def mark_exported(self, report_ids: Sequence[str], *, label: str) -> None:
+        """Mark these reports exported with `label` (in batches), waiting until Expensify has.
+
+        markAsExported only exists as an export's onFinish action, so this renders the reports
+        (not in test mode) and downloads the file: once the file exists, the marks are applied.
+        """
+        ids = list(dict.fromkeys(str(r) for r in report_ids if str(r)))
+        for start in range(0, len(ids), MARK_BATCH):
+            batch = ids[start : start + MARK_BATCH]
+            name = self._render(
+                filters={"reportIDList": ",".join(batch)},
+                limit=len(batch),
+                # A report reimbursed since we read it must still get its mark.
+                report_state="APPROVED,REIMBURSED,ARCHIVED",
+                on_finish=[{"actionName": "markAsExported", "label": label}],
+                test=False,
+            )
+            self._download(name).close()
+            logger.info("Expensify: marked %d report(s) exported as %r", len(batch), label)
+
+    # --- policies ---------------------------------------------------------------------------
+
+    def get_policy_data(self, policy_ids: Iterable[str]) -> dict[str, PolicyData]:
+        """Categories, tags and employees of each policy; policies Expensify skips are left out."""
+        ids = [p.strip() for p in policy_ids if p.strip()]
+        if not ids:
+            return {}
+        data = self._post_json(
+            {
+                "type": "get",
+                "inputSettings": {
+                    "type": "policy",
+                    "fields": ["categories", "tags", "employees"],
+                    "policyIDList": ids,
+                },
+            }
+        )
+        info = data.get("policyInfo") if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            raise ExpensifyProtocolError(
+                f"Expensify's policy answer has no policyInfo: {self._clean(json.dumps(data))[:200]!r}"
+            )
+        for key, value in data.items():
+            if "skipped" in key.lower() and value:
+                logger.warning("Expensify skipped policies (%s): %s", key, value)
+        return {pid: policy_from_json(pid, info[pid]) for pid in ids if pid in info}
+
+    def list_policies(self) -> list[dict[str, Any]]:
+        """The policies (workspaces) this partner user can see, as Expensify describes them."""
+        data = self._post_json({"type": "get", "inputSettings": {"type": "policyList"}})
+        policies = data.get("policyList") if isinstance(data, dict) else None
+        if not isinstance(policies, list):
+            raise ExpensifyProtocolError(
+                f"Expensify's policy list answer has no policyList: {self._clean(json.dumps(data))[:200]!r}"
+            )
+        return [p for p in policies if isinstance(p, dict)]
+
+    def test_connection(self) -> str:
+        """One line for an operator: who we are connected as and what we can see."""
+        policies = self.list_policies()
+        names = ", ".join(f"{p.get('name', '?')} ({p.get('id', '?')})" for p in policies[:5])
+        more = f" and {len(policies) - 5} more" if len(policies) > 5 else ""
+        if not policies:
+            return (
+                f"Connected to Expensify as partner user '{self.partner_user_id}', but it sees no policies."
+            )
+        return (
+            f"Connected to Expensify as partner user '{self.partner_user_id}': "
+            f"{len(policies)} polic{'y' if len(policies) == 1 else 'ies'} visible: {names}{more}."
+        )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare enough to fall back to our own backoff
+
+
+__all__ = ["TEMPLATE", "ExpensifyClient", "ExportStats"]
