@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import random
+import unicodedata
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.sage100.mask import parse_mask
 from sync import journal
+from sync import text as text_module
 from sync.journal import (
     BuildBug,
     BuiltEntry,
@@ -27,6 +32,7 @@ from sync.journal import (
     entry_fingerprint,
     report_fingerprint,
 )
+from sync.text import sage_reference, sage_text, to_sage_text, truncate
 
 MASK = parse_mask("####-##-###", ["Main", "Department", "Location"])
 REIMBURSABLE = "2100-00-000"
@@ -757,3 +763,189 @@ def test_describe_difference_of_identical_reports() -> None:
     assert describe_difference(report(*EXPENSES), report(*reversed(EXPENSES))) == (
         "no difference in the report's content"
     )
+
+
+# --- Sage text ---------------------------------------------------------------------------------
+
+
+def test_control_characters_are_removed_and_line_breaks_become_spaces() -> None:
+    assert to_sage_text("a\x00b\x07c\r\nd\te") == "abc d e"
+
+
+def test_decomposed_accents_are_composed_before_checking_windows_1252() -> None:
+    assert to_sage_text("Cafe\u0301") == "Café"
+
+
+def test_characters_outside_windows_1252_become_a_question_mark() -> None:
+    assert to_sage_text("€ 5 🍕 ✓") == "€ 5 ? ?"
+
+
+def test_invisible_format_characters_are_dropped_and_odd_spaces_become_plain() -> None:
+    assert to_sage_text("a\u200bb\ufeffc\u2009d") == "abc d"
+
+
+def test_truncate_counts_characters_not_bytes() -> None:
+    assert truncate("é" * 100, 60) == "é" * 60
+
+
+def test_truncate_never_separates_a_letter_from_its_accent() -> None:
+    assert truncate("ae\u0301b", 2) == "a"
+
+
+def test_sage_text_cuts_after_reducing_to_windows_1252() -> None:
+    text = sage_text("東" * 10 + "x" * 100, 60)
+    assert text == "?" * 10 + "x" * 50
+
+
+def test_empty_reference_is_refused() -> None:
+    with pytest.raises(ValueError):
+        sage_reference(" \x00\n ")
+
+
+def test_reference_is_cut_to_30_characters() -> None:
+    assert sage_reference("EXP " + "9" * 40) == "EXP " + "9" * 26
+
+
+@given(st.text(), st.integers(min_value=0, max_value=80))
+def test_sage_text_always_fits_and_encodes(value: str, limit: int) -> None:
+    text = sage_text(value, limit)
+    assert len(text) <= limit
+    text.encode("cp1252")
+    assert not any(unicodedata.category(c) == "Cc" for c in text)
+
+
+# --- properties of every built entry -----------------------------------------------------------
+
+PROPERTY_CATEGORIES = {"Travel": "6100-00-000", "Meals": "6200-00-000", "Office": "6300-00-000"}
+PROPERTY_CHART = Chart(
+    {
+        f"{main}-{dept}-{loc}": "A"
+        for main in ("6100", "6200", "6300", "2100", "2200", "2150", "2250")
+        for dept in ("00", "01", "02")
+        for loc in ("000", "010")
+    }
+)
+PROPERTY_TAGS = ((), ("Field Ops",), ("Sales", "Boston"), ("Marketing",), ("", "boston"))
+ALL_OPEN = Periods([(date(2000, 1, 1), date(2099, 12, 31), True)])
+
+
+@st.composite
+def property_expenses(draw: st.DrawFn) -> tuple[ExpenseInput, ...]:
+    ids = draw(st.lists(st.text("ABCDEF0123456789", min_size=1, max_size=8), max_size=12, unique=True))
+    return tuple(
+        expense(
+            tid,
+            draw(st.one_of(st.just(0), st.integers(-(10**7), 10**7))),
+            draw(st.sampled_from(sorted(PROPERTY_CATEGORIES))),
+            merchant=draw(st.text(max_size=70)),
+            tags=draw(st.sampled_from(PROPERTY_TAGS)),
+            reimbursable=draw(st.booleans()),
+            spent_on=draw(st.one_of(st.none(), st.dates(date(2026, 1, 1), date(2026, 12, 31)))),
+        )
+        for tid in ids
+    )
+
+
+def property_mappings(employee_override: bool, card_override: bool) -> MappingTables:
+    return dataclasses.replace(
+        MAPPINGS,
+        categories=PROPERTY_CATEGORIES,
+        employee_offsets={"ann@example.com": "2150-00-000"} if employee_override else {},
+        card_offsets={"P1": "2250-00-000"} if card_override else {},
+    )
+
+
+def build_for_property(
+    expenses: tuple[ExpenseInput, ...], shape: str, negative_total: bool, overrides: tuple[bool, bool]
+) -> BuiltEntry | NothingToPost:
+    net = sum(e.amount_cents for e in expenses)
+    return build_entry(
+        report(*expenses, total=-net if negative_total else net),
+        rules(entry_shape=shape),
+        property_mappings(*overrides),
+        PROPERTY_CHART,
+        ALL_OPEN,
+        export_date=EXPORT_DATE,
+    )
+
+
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
+
+
+@PROPERTY_SETTINGS
+@given(
+    property_expenses(),
+    st.sampled_from(["summary", "detail"]),
+    st.booleans(),
+    st.tuples(st.booleans(), st.booleans()),
+)
+def test_every_built_entry_balances_with_one_positive_side_per_line(
+    expenses: tuple[ExpenseInput, ...], shape: str, negative_total: bool, overrides: tuple[bool, bool]
+) -> None:
+    result = build_for_property(expenses, shape, negative_total, overrides)
+    net = sum(e.amount_cents for e in expenses)
+    if isinstance(result, NothingToPost):
+        assert net == 0
+        assert set(result.zero_expenses) == {e.transaction_id for e in expenses if e.amount_cents == 0}
+        return
+    assert result.total_debit_cents == result.total_credit_cents
+    for line in result.lines:
+        assert type(line.debit_cents) is int and type(line.credit_cents) is int
+        assert (line.debit_cents > 0) != (line.credit_cents > 0)
+        assert min(line.debit_cents, line.credit_cents) == 0
+        assert len(line.comment) <= 60
+        line.comment.encode("cp1252")
+    expense_net = sum(line.net_cents for line in result.lines if line.kind == "expense")
+    assert expense_net == net == result.net_total_cents
+    assert len(result.lines) >= 2
+    assert 1 <= len(result.reference) <= 30
+    assert set(result.expense_accounts) == {e.transaction_id for e in expenses if e.amount_cents != 0}
+
+
+@PROPERTY_SETTINGS
+@given(property_expenses(), st.tuples(st.booleans(), st.booleans()))
+def test_summary_and_detail_post_the_same_net_per_account(
+    expenses: tuple[ExpenseInput, ...], overrides: tuple[bool, bool]
+) -> None:
+    summary = build_for_property(expenses, "summary", False, overrides)
+    detail = build_for_property(expenses, "detail", False, overrides)
+    assert type(summary) is type(detail)
+    if isinstance(summary, BuiltEntry) and isinstance(detail, BuiltEntry):
+
+        def per_account(entry: BuiltEntry) -> dict[str, int]:
+            nets: dict[str, int] = {}
+            for line in entry.lines:
+                nets[line.account] = nets.get(line.account, 0) + line.net_cents
+            return {account: v for account, v in nets.items() if v}
+
+        assert per_account(summary) == per_account(detail)
+        assert len({line.account for line in summary.lines if line.kind == "expense"}) == len(
+            [line for line in summary.lines if line.kind == "expense"]
+        )
+
+
+@PROPERTY_SETTINGS
+@given(property_expenses(), st.sampled_from(["summary", "detail"]), st.randoms(use_true_random=False))
+def test_fingerprints_do_not_depend_on_expense_order(
+    expenses: tuple[ExpenseInput, ...], shape: str, rnd: random.Random
+) -> None:
+    shuffled = list(expenses)
+    rnd.shuffle(shuffled)
+    first = build_for_property(expenses, shape, False, (False, False))
+    second = build_for_property(tuple(shuffled), shape, False, (False, False))
+    assert report_fingerprint(report(*expenses)) == report_fingerprint(report(*shuffled))
+    if isinstance(first, BuiltEntry) and isinstance(second, BuiltEntry):
+        assert entry_fingerprint(first) == entry_fingerprint(second)
+    else:
+        assert first == second
+
+
+def test_the_builder_has_no_float_on_its_money_path() -> None:
+    import ast
+    import inspect
+
+    for module in (journal, text_module):
+        tree = ast.parse(inspect.getsource(module))
+        floats = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, float)]
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "float"]
+        assert floats == [] and calls == [], module.__name__
