@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from connector.money import display
 from connector.sage100.mask import AccountFormatError, AccountMask
@@ -320,7 +320,10 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _unique(items: Iterable[str]) -> list[str]:
+_T = TypeVar("_T")
+
+
+def _unique(items: Iterable[_T]) -> list[_T]:
     return list(dict.fromkeys(items))
 
 
@@ -366,11 +369,7 @@ def _required_indexes(rules: CompanyRules) -> list[int]:
             indexes.append(rules.mask.segment_index(str(name)))
         except AccountFormatError as exc:
             raise ReportRejected(f"company {rules.code} required segment setting: {exc}") from None
-    return _unique_ints(indexes)
-
-
-def _unique_ints(items: Iterable[int]) -> list[int]:
-    return list(dict.fromkeys(items))
+    return _unique(indexes)
 
 
 def _tags_text(expense: ExpenseInput) -> str:
@@ -504,7 +503,8 @@ def _resolve(
     required = _required_indexes(rules)
     problems = _Problems()
     resolved: list[_Resolved] = []
-    for expense in expenses:
+    # Report order may change between reads; problems are listed in a stable order.
+    for expense in sorted(expenses, key=_order_key):
         base = _category_account(expense, mask, mappings, problems)
         settings = _tag_settings(expense, mask, mappings, required, problems)
         offset = _offset_account(report, expense, rules, mappings, problems)
@@ -523,7 +523,7 @@ def _resolve(
 def _offset_comment(items: Sequence[_Resolved], report: ReportInput) -> str:
     kinds = {r.expense.reimbursable for r in items}
     if kinds == {True}:
-        text = f"Reimbursement due {report.employee_email.strip()}".strip()
+        text = f"Employee reimbursement {report.employee_email.strip()}".strip()
     elif kinds == {False}:
         text = "Company card charges"
     else:
