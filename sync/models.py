@@ -67,6 +67,7 @@ class Expense(models.Model):
     category = models.CharField(max_length=200, blank=True)
     category_gl_code = models.CharField(max_length=64, blank=True)
     tag = models.CharField(max_length=500, blank=True)
+    tag_levels = models.JSONField(default=list, blank=True, help_text="The tag split into its levels.")
     amount_cents = models.BigIntegerField(help_text="Amount in the report currency; negative = refund.")
     original_amount_cents = models.BigIntegerField()
     original_currency = models.CharField(max_length=3)

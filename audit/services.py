@@ -1,0 +1,57 @@
+"""Writing the audit trail: one function, so every event has the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from audit.models import AuditEvent
+
+
+def record(
+    *,
+    action: str,
+    actor: str,
+    company: Any = None,
+    report: Any = None,
+    expense: Any = None,
+    message: str = "",
+    amount_cents: int | None = None,
+    currency: str = "",
+    account: str = "",
+    sage_entry_no: str = "",
+    sage_batch_no: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event. Never pass secrets: nothing here is redacted."""
+    return AuditEvent.objects.create(**_fields(**locals()))
+
+
+def record_many(events: Iterable[dict[str, Any]]) -> int:
+    """Append many events in one INSERT (one per expense when a report posts)."""
+    rows = [AuditEvent(**_fields(**event)) for event in events]
+    AuditEvent.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def _fields(**kwargs: Any) -> dict[str, Any]:
+    report = kwargs.get("report")
+    expense = kwargs.get("expense")
+    company = kwargs.get("company") or (report.company if report is not None else None)
+    return {
+        "action": kwargs["action"],
+        "actor": kwargs["actor"],
+        "company": company,
+        "report": report,
+        "expense": expense,
+        "report_ref": report.report_id if report is not None else "",
+        "transaction_ref": expense.transaction_id if expense is not None else "",
+        "employee_email": report.employee_email if report is not None else "",
+        "message": kwargs.get("message", "")[:5000],
+        "amount_cents": kwargs.get("amount_cents"),
+        "currency": kwargs.get("currency", ""),
+        "account": kwargs.get("account", ""),
+        "sage_entry_no": kwargs.get("sage_entry_no", ""),
+        "sage_batch_no": kwargs.get("sage_batch_no", ""),
+        "detail": kwargs.get("detail") or {},
+    }

@@ -1,0 +1,27 @@
+"""Keep each company's django-q2 schedule in step when the company is saved or deleted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from connector.models import Company
+
+
+@receiver(post_save, sender=Company, dispatch_uid="sync-company-schedule")
+def company_saved(sender: type[Company], instance: Company, raw: bool = False, **kwargs: Any) -> None:
+    if raw:
+        return
+    from sync.schedules import ensure_schedule
+
+    transaction.on_commit(lambda: ensure_schedule(instance))
+
+
+@receiver(post_delete, sender=Company, dispatch_uid="sync-company-schedule-delete")
+def company_deleted(sender: type[Company], instance: Company, **kwargs: Any) -> None:
+    from django_q.models import Schedule
+
+    Schedule.objects.filter(func="sync.tasks.sync_company", args=repr(instance.pk)).delete()

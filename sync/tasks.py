@@ -1,0 +1,36 @@
+"""django-q2 tasks. Each is idempotent: django-q2 may deliver one twice, the ledger makes it harmless."""
+
+from __future__ import annotations
+
+from connector.models import Company
+from sync.models import RunTrigger
+from sync.services import RunOptions, run_sync
+
+
+def sync_company(company_id: int, trigger: str = RunTrigger.SCHEDULE, actor: str = "schedule") -> str:
+    """Run one sync for a company; returns a one-line summary for django-q2's result list."""
+    company = Company.objects.filter(pk=company_id, enabled=True).first()
+    if company is None:
+        return f"company {company_id} is missing or disabled: nothing to do"
+    run = run_sync(company=company, options=RunOptions(trigger=trigger, actor=actor))
+    return (
+        f"{company.code}: {run.outcome}; seen {run.reports_seen}, posted {run.reports_posted}, "
+        f"exported {run.reports_exported}, failed {run.reports_failed}, "
+        f"needs mapping {run.reports_needing_mapping}" + (f"; {run.message}" if run.message else "")
+    )
+
+
+def queue_sync(company: Company, *, actor: str, trigger: str = RunTrigger.ADMIN) -> str:
+    """Queue a run now (the admin's 'Sync now'); returns the django-q2 task id."""
+    from django_q.tasks import async_task
+
+    return str(
+        async_task(
+            "sync.tasks.sync_company",
+            company.pk,
+            trigger,
+            actor,
+            task_name=f"sync {company.code} ({actor})",
+            group=f"sync-{company.code}",
+        )
+    )
