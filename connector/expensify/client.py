@@ -363,6 +363,8 @@ class ExpensifyClient:
                 )
             return answer.body
 
+        # Rendering always takes a moment: asking at once would only spend the rate budget.
+        self._sleep(pause)
         while True:
             self.last_export.downloads += 1
             body = self._call(step)
