@@ -152,5 +152,9 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django_q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
+    "loggers": {
+        "django_q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True},
+        # One line per HTTP request is noise at INFO; LOG_LEVEL=DEBUG still shows them.
+        "httpx": {"level": envstr("HTTPX_LOG_LEVEL", "WARNING"), "propagate": True},
+    },
 }
