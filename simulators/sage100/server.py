@@ -31,6 +31,17 @@ MAX_BODY = 5 * 1024 * 1024
 HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1></body></html>"
 
 
+# A hostile answer: the connector must refuse it (a DTD with an entity).
+DTD_ANSWER = (
+    '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "x">]>'
+    f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><r>&e;</r></s:Body></s:Envelope>'
+)
+
+
+class DtdAnswer(Exception):
+    """Fault "dtd": answer with a DTD-carrying envelope."""
+
+
 class Handler(BaseHTTPRequestHandler):
     server: SimServer
     protocol_version = "HTTP/1.1"
@@ -95,6 +106,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._html(404)
         except DropConnection:
             self._drop()
+        except DtdAnswer:
+            self._send(200, DTD_ANSWER.encode(), "text/xml; charset=utf-8")
         except HtmlError as exc:
             self._html(exc.status)
 
@@ -273,6 +286,8 @@ class Handler(BaseHTTPRequestHandler):
         logon = request["logon"]
         kind = soapsim.KIND[op]
         company, fault = book.logon(logon["Username"], logon["Password"], request["companyCode"], kind)
+        if fault is not None and fault.fault == "dtd":
+            raise DtdAnswer
         if op == "CreateGLJournalEntry":
             _status, answer, after = book.post(company, request["idempotencyKey"], request["entry"], fault)
             return op, soapsim.result_xml(answer), after
@@ -286,6 +301,14 @@ class SimServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], book: SageBook) -> None:
         super().__init__(address, Handler)
         self.book = book
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout) closes its end: that is expected, not an error.
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class SageSimulator:
@@ -309,7 +332,9 @@ class SageSimulator:
         return self.base_url + SOAP_PATH
 
     def start(self) -> SageSimulator:
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
         return self
 
