@@ -551,8 +551,9 @@ def _export_section(instance: models.Model, keys: Mapping[str, Key], company: Co
         value = getattr(instance, key.attr)
         if key.attr == "expensify_policy_ids":
             value = company.policy_ids
-        if value is not None:
-            section[name] = _export_value(value)
+        if value is None or (value == "" and _field_default(type(instance), key.attr) == ""):
+            continue  # left out: importing takes the same default
+        section[name] = _export_value(value)
     return section
 
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from connector.company_file import dumps
+from connector.company_file import company_to_data, dumps
 from connector.models import Company, ExpensifyCredential, SageConnection
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from tests.factories import CategoryMappingFactory, CompanyFactory, SageConnectionFactory
@@ -239,7 +239,7 @@ def test_export_to_file_picks_format_from_extension(tmp_path: Path) -> None:
     assert "agent_api_key" not in data["sage"]
     assert "sage-password-Wm2" not in output.read_text()
     assert "expensify" not in data
-    assert data["mappings"]["categories"] == [{"category": "=cmd", "account": "6100-00-000", "note": ""}]
+    assert data["mappings"]["categories"] == [{"category": "=cmd", "account": "6100-00-000"}]
     assert data["mappings"]["tags"] == []
 
 
@@ -423,3 +423,25 @@ def test_command_exits_non_zero(
     assert "1 problem; nothing was changed" in err
     assert "sage.sage_password must be a reference like env:SAGE_PASSWORD, not the secret itself" in err
     assert "literal" not in err
+
+
+@pytest.mark.parametrize("file_format", ["toml", "json"])
+def test_documented_examples_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_format: str
+) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "company-file.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in doc.split(f"```{file_format}\n")[1:]]
+    (example,) = [block for block in blocks if "format_version" in block]
+    for name in ("EXPENSIFY_PARTNER_USER_SECRET_ACM", "SAGE_AGENT_API_KEY_ACM", "SAGE_PASSWORD_ACM"):
+        monkeypatch.setenv(name, f"{name.lower()}-value")
+    path = tmp_path / f"example.{file_format}"
+    path.write_text(example)
+
+    call_command("import_company", str(path), stdout=io.StringIO())
+
+    company = Company.objects.get(code="ACM")
+    assert company.sage.sage_password == "sage_password_acm-value"
+    assert company.category_mappings.count() == 2
+    assert json.loads(dumps(company_to_data(company=company), file_format="json")) == (
+        tomllib.loads(example) if file_format == "toml" else json.loads(example)
+    )
