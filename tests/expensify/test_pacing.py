@@ -1,0 +1,193 @@
+"""The shared rate limiter: exact figures with an injected clock, and several OS processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from connector.expensify.pacing import (
+    EXPENSIFY_RULES,
+    DatabaseBackend,
+    MemoryBackend,
+    RateLimiter,
+    RedisBackend,
+    ThrottleBackend,
+    shared_limiter,
+    wait_needed,
+)
+from connector.models import ThrottleEvent
+from simulators.expensify import ExpensifySimulator
+from tests.expensify.conftest import PARTNER_ID, SECRET, sim_control
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class FakeClock:
+    """Time that only moves when the limiter sleeps."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    ordered = sorted(times)
+    return max((sum(1 for u in ordered if t <= u < t + window) for t in ordered), default=0)
+
+
+def test_sixth_request_waits_for_the_first_to_leave_ten_seconds():
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert wait_needed(times, 4.0, EXPENSIFY_RULES) == pytest.approx(6.0)
+    assert wait_needed(times, 10.0, EXPENSIFY_RULES) == 0.0
+
+
+def test_twenty_first_request_waits_for_the_sixty_second_window():
+    times = [i * 2.5 for i in range(20)]  # never 5 in 10 s, but 20 in 47.5 s
+    assert wait_needed(times, 47.5, EXPENSIFY_RULES) == pytest.approx(12.5)
+
+
+def test_blocked_until_is_honoured():
+    assert wait_needed([], 100.0, EXPENSIFY_RULES, blocked_until=130.0) == pytest.approx(30.0)
+
+
+def run_limiter(backend: ThrottleBackend, count: int, key: str) -> tuple[list[float], FakeClock]:
+    clock = FakeClock()
+    limiter = RateLimiter(key, backend=backend, rules=EXPENSIFY_RULES, margin=0.0,
+                          clock=clock, sleep=clock.sleep)
+    sent = []
+    for _ in range(count):
+        limiter.acquire()
+        sent.append(clock.now)
+    return sent, clock
+
+
+def assert_real_limits(sent: list[float]) -> None:
+    assert max_in_window(sent, 10.0) <= 5
+    assert max_in_window(sent, 60.0) <= 20
+
+
+def test_memory_limiter_keeps_the_real_expensify_figures():
+    sent, _ = run_limiter(MemoryBackend(), 45, "k")
+    assert_real_limits(sent)
+    # 45 requests need two full minutes of windows, and not much more.
+    assert 120.0 <= sent[-1] - sent[0] <= 130.0
+
+
+def test_acquire_returns_the_seconds_waited_and_penalize_pushes_the_next_slot():
+    clock = FakeClock()
+    limiter = RateLimiter("k", backend=MemoryBackend(), margin=0.0, clock=clock, sleep=clock.sleep)
+    assert limiter.acquire() == 0.0
+    limiter.penalize(30.0)
+    waited = limiter.acquire()
+    assert 30.0 <= waited <= 31.0
+
+
+@pytest.mark.django_db
+def test_database_limiter_keeps_the_real_expensify_figures():
+    sent, _ = run_limiter(DatabaseBackend(), 25, "db-key")
+    assert_real_limits(sent)
+    # Old rows are pruned as the windows move on.
+    assert ThrottleEvent.objects.filter(key="db-key").count() <= 21
+
+
+@pytest.mark.django_db
+def test_database_limiter_penalty():
+    clock = FakeClock()
+    limiter = RateLimiter("db-pen", backend=DatabaseBackend(), margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter.penalize(12.0)
+    assert limiter.acquire() >= 12.0
+
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set")
+
+
+@needs_redis
+def test_redis_limiter_keeps_the_real_expensify_figures():
+    backend = RedisBackend.from_url(settings.REDIS_URL)
+    sent, _ = run_limiter(backend, 25, f"test-{uuid.uuid4().hex}")
+    assert_real_limits(sent)
+
+
+@needs_redis
+def test_redis_limiter_penalty():
+    clock = FakeClock()
+    limiter = RateLimiter(f"pen-{uuid.uuid4().hex}", backend=RedisBackend.from_url(settings.REDIS_URL),
+                          margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter.penalize(7.0)
+    assert limiter.acquire() >= 7.0
+
+
+@pytest.mark.django_db
+def test_shared_limiter_picks_the_backend_from_settings(settings):
+    settings.REDIS_URL = ""
+    assert isinstance(shared_limiter("p").backend, DatabaseBackend)
+    settings.REDIS_URL = "redis://127.0.0.1:6379/3"
+    assert isinstance(shared_limiter("p").backend, RedisBackend)
+
+
+# --- several OS processes against the simulator, on scaled windows ---------------------------
+
+SCALED = [(5, 0.5), (20, 3.0)]
+
+
+def run_workers(kind: str, env: dict[str, str], processes: int = 3, each: int = 8) -> None:
+    with ExpensifySimulator(credentials={PARTNER_ID: SECRET}, rates=SCALED) as simulator:
+        key = f"expensify:{PARTNER_ID}:{uuid.uuid4().hex}"
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.expensify.pacing_worker", simulator.base_url, kind,
+                 key, str(each), json.dumps(SCALED)],
+                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for _ in range(processes)
+        ]
+        outcomes = [w.communicate(timeout=60) for w in workers]
+        log = sim_control(simulator, "/_sim/requests")["requests"]
+    for worker, (_, err) in zip(workers, outcomes, strict=True):
+        assert worker.returncode == 0, err[-2000:]
+    assert len(log) == processes * each
+    assert not [r for r in log if r.get("status") == 429]
+    times = [r["at"] for r in log]
+    for limit, window in SCALED:
+        assert max_in_window(times, window) <= limit
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env["DJANGO_SETTINGS_MODULE"] = "connector.settings_test"
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+@needs_redis
+def test_processes_sharing_the_redis_limiter_never_exceed_the_limits():
+    run_workers("redis", child_env(REDIS_URL=settings.REDIS_URL))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_processes_sharing_the_database_limiter_never_exceed_the_limits():
+    if connection.vendor == "sqlite":
+        pytest.skip("the test database is SQLite in memory, which other processes cannot open; "
+                    "run with DATABASE_URL=postgres://... to test the database limiter across processes")
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    run_workers("db", child_env(DATABASE_URL=url, REDIS_URL=""))
