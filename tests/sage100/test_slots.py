@@ -1,0 +1,197 @@
+"""Write slots: the limit holds across threads and OS processes; a dead worker's slot expires."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from connector.sage100.errors import SageTransientError
+from connector.sage100.gateway import open_gateway
+from connector.sage100.retry import post_with_retries
+from connector.sage100.slots import WriteSlots, effective_limit
+from connector.sage100.types import PingInfo
+from simulators.sage100 import SageSimulator
+from tests.sage100 import workers
+from tests.sage100.conftest import fast_policy, make_entry, make_settings, set_faults, stats
+
+LIMIT = 2
+
+
+def available_backends() -> list[str]:
+    names = []
+    if os.environ.get("REDIS_URL"):
+        names.append("redis")
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        names.append("postgres")
+    return names
+
+
+def child_env() -> dict[str, str]:
+    """The parent's settings, with DATABASE_URL naming the test database pytest-django made."""
+    env = {"DJANGO_SETTINGS_MODULE": "connector.settings_test"}
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        user = db.get("USER") or "postgres"
+        auth = f"{user}:{db['PASSWORD']}" if db.get("PASSWORD") else user
+        env["DATABASE_URL"] = f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    if getattr(django_settings, "REDIS_URL", ""):
+        env["REDIS_URL"] = django_settings.REDIS_URL
+    else:
+        env["REDIS_URL"] = ""
+    return env
+
+
+@pytest.fixture
+def clean_slots() -> Iterator[None]:
+    def clean() -> None:
+        if getattr(django_settings, "REDIS_URL", ""):
+            import redis
+
+            client = redis.Redis.from_url(django_settings.REDIS_URL)
+            for key in client.scan_iter("ml-connector:write:ABC:*"):
+                client.delete(key)
+
+    clean()
+    yield
+    clean()
+
+
+def test_effective_limit(company: Any) -> None:
+    company.max_concurrent_writes = 3
+    assert effective_limit(company, None) == 3
+    assert effective_limit(company, PingInfo("1", "s", 2)) == 2
+    assert effective_limit(company, PingInfo("1", "s", None)) == 3
+    assert effective_limit(company, PingInfo("1", "s", 8)) == 3
+
+
+def test_acquire_times_out_with_too_many_writes() -> None:
+    slots = WriteSlots("ZZ1", 1, backend="local")
+    with slots.acquire(timeout=1):
+        with pytest.raises(SageTransientError) as info:
+            with slots.acquire(timeout=0.05):
+                pass
+    assert info.value.code == "TOO_MANY_WRITES"
+    with slots.acquire(timeout=0.05):
+        pass
+
+
+def test_threads_never_exceed_the_limit(sim: SageSimulator) -> None:
+    # The simulator allows 10 at once: only the connector's own slots keep it at 2.
+    set_faults(sim, {"writeLatency": 0.03, "maxConcurrentWrites": {"ABC": 10}})
+    slots = WriteSlots("ABC", LIMIT, backend="local", poll_seconds=0.005)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        gateway = open_gateway(make_settings(sim, "agent"))
+        try:
+            for i in range(4):
+                post_with_retries(
+                    gateway,
+                    make_entry(reference=f"EXP T{n} {i}"),
+                    idempotency_key=f"t{n}-{i}",
+                    policy=fast_policy(),
+                    slots=slots,
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            gateway.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = stats(sim)
+    assert result["entries"]["ABC"] == 24
+    assert result["maxInFlight"]["ABC"] == LIMIT
+    assert result["overLimit"] == 0
+
+
+def test_processes_on_sqlite_are_not_covered() -> None:
+    if available_backends():
+        pytest.skip("a shared backend is configured: the multi-process tests below run instead")
+    pytest.skip(
+        "SQLite in-memory has no cross-process backend (REDIS_URL unset, not PostgreSQL): the "
+        "write limit is per process here; run with DATABASE_URL=postgres... and/or REDIS_URL"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["redis", "postgres"])
+def test_processes_never_exceed_the_limit(
+    backend: str, sim: SageSimulator, transactional_db: None, clean_slots: None
+) -> None:
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not configured for this run")
+    set_faults(sim, {"writeLatency": 0.03, "maxConcurrentWrites": {"ABC": 10}})
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager()
+    start = manager.Event()
+    processes, per_process = 5, 6
+    with ctx.Pool(processes) as pool:
+        pending = [
+            pool.apply_async(
+                workers.post_many,
+                (child_env(), sim.base_url, backend, LIMIT, per_process, n, start),
+            )
+            for n in range(processes)
+        ]
+        time.sleep(1.5)  # let every child import Django before they start together
+        start.set()
+        results = [p.get(timeout=60) for p in pending]
+    manager.shutdown()
+    assert len(results) == processes
+    result = stats(sim)
+    print(f"{backend}: max in flight {result['maxInFlight']['ABC']} with limit {LIMIT}")
+    assert result["entries"]["ABC"] == processes * per_process
+    assert result["maxInFlight"]["ABC"] <= LIMIT
+    assert result["overLimit"] == 0
+
+
+@pytest.mark.parametrize("backend", ["redis", "postgres"])
+def test_dead_workers_slot_expires(backend: str, transactional_db: None, clean_slots: None) -> None:
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not configured for this run")
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=workers.hold_slot_and_die, args=(child_env(), backend, 1.0))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 3
+    slots = WriteSlots("ABC", 1, lease_seconds=5, backend=backend)
+    with pytest.raises(SageTransientError):
+        with slots.acquire(timeout=0.05):
+            pass
+    started = time.monotonic()
+    with slots.acquire(timeout=5):
+        waited = time.monotonic() - started
+    assert waited < 2.5
+
+
+def test_local_slot_expires_when_never_released() -> None:
+    slots = WriteSlots("ZZ2", 1, lease_seconds=0.2, backend="local")
+    assert slots.try_acquire() is not None  # never released, like a crashed thread
+    with pytest.raises(SageTransientError):
+        with slots.acquire(timeout=0.02):
+            pass
+    with slots.acquire(timeout=1):
+        pass
+
+
+def test_release_frees_only_its_own_slot() -> None:
+    slots = WriteSlots("ZZ3", 1, lease_seconds=0.1, backend="local")
+    with slots.acquire(timeout=1):
+        time.sleep(0.15)  # our lease ran out and another worker takes the slot
+        other = slots.try_acquire()
+        assert other is not None
+    # Our release must not have freed the other worker's slot.
+    assert slots.try_acquire() is None
