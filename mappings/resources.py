@@ -68,16 +68,16 @@ class MappingResource(resources.ModelResource):  # type: ignore[misc]
                 f"the file has no {', '.join(repr(c) for c in missing)} column(s); the first row must "
                 f"name the columns: {', '.join(self.kind.required_columns)}"
             )
-        raw_rows = [dict(zip(dataset.headers, values, strict=False)) for values in dataset]
-        rows = [
-            {
-                column: services.normalize_cell(column=column, value=value, kind=self.kind)
-                for column, value in raw.items()
-            }
-            for raw in raw_rows
-        ]
-        for index, row in enumerate(rows):
-            dataset[index] = tuple(row.values())
+        headers = dataset.headers
+        raw_rows, rows = [], []
+        for index, values in enumerate(list(dataset)):
+            normalized = tuple(
+                services.normalize_cell(column=column, value=value, kind=self.kind)
+                for column, value in zip(headers, values, strict=True)
+            )
+            dataset[index] = normalized
+            raw_rows.append(dict(zip(headers, values, strict=True)))
+            rows.append(dict(zip(headers, normalized, strict=True)))
         self.row_problems = services.check_spreadsheet_rows(kind=self.kind, raw_rows=raw_rows, rows=rows)
 
     def before_import_row(self, row: Any, **kwargs: Any) -> None:

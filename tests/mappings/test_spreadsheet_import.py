@@ -119,6 +119,7 @@ def test_duplicate_key_in_one_file(superuser_client: Client, company) -> None:
     response = preview(superuser_client, CATEGORY_IMPORT, csv_file(rows))
 
     assert row_messages(response) == ["row 7 duplicates row 3: company ABC, category Travel"]
+    assert b"row 7 duplicates row 3: company ABC, category Travel" in response.content
     assert CategoryMapping.objects.count() == 0
 
 
@@ -240,3 +241,12 @@ def test_other_company_rows_are_independent(superuser_client: Client, company) -
     confirm(superuser_client, CATEGORY_CONFIRM, response)
 
     assert CategoryMapping.objects.filter(category="Travel").count() == 2
+
+
+def test_blank_extra_columns_and_rows_are_ignored(superuser_client: Client, company) -> None:
+    upload = xlsx_file([[*HEADER, None, None], ["ABC", "Travel", "6100-00-000", None, None, "x"], [None] * 6])
+
+    response = preview(superuser_client, CATEGORY_IMPORT, upload, XLSX_FORMAT)
+    confirm(superuser_client, CATEGORY_CONFIRM, response)
+
+    assert CategoryMapping.objects.get().category == "Travel"
