@@ -83,7 +83,7 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("code", "name")
     inlines = [ExpensifyCredentialInline, SageConnectionInline]
     readonly_fields = ("status_panel", "chart_refreshed_at", "created_at", "updated_at")
-    actions = ["test_connections", "refresh_chart_of_accounts"]
+    actions = ["sync_now", "test_connections", "refresh_chart_of_accounts"]
     fieldsets = (
         (None, {"fields": ("status_panel", "name", "code", "enabled")}),
         (
@@ -207,6 +207,23 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/connector/company/policy_data.html", context)
+
+    @admin.action(description="Sync now (queued to the background worker)", permissions=["sync"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        from sync.tasks import queue_sync
+
+        actor = f"admin:{request.user.get_username()}"
+        for company in queryset:
+            if not company.enabled:
+                messages.warning(request, f"{company.code} is disabled: not queued.")
+                continue
+            queue_sync(company, actor=actor)
+            messages.success(
+                request, f"{company.code}: sync queued; its result appears under Sync runs when it finishes."
+            )
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("connector.sync_company")
 
     def _can_test(self, request: HttpRequest) -> bool:
         return request.user.has_perm("connector.test_connection_company")

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit.models import AuditEvent
 from connector.money import display
 from connector.paginators import CappedCountPaginator
-from sync.models import Expense, ExpenseReport, JournalEntry, JournalLine, SyncRun
+from sync.models import Expense, ExpenseReport, JournalEntry, JournalLine, ReportState, SyncRun
+from sync.selectors import REPLAYABLE_STATES
 
 
 class ReadOnlyAdminMixin:
@@ -78,7 +84,9 @@ class ExpenseReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[
     show_full_result_count = False
     date_hierarchy = None
     inlines = [ExpenseInline, JournalEntryInline]
+    actions = ["replay_reports", "accept_change"]
     readonly_fields = (
+        "preview_link",
         "company",
         "report_id",
         "report_name",
@@ -104,6 +112,99 @@ class ExpenseReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[
     @admin.display(description="Company", ordering="company__code")
     def company_code(self, obj: ExpenseReport) -> str:
         return obj.company.code
+
+    @admin.display(description="Entry preview")
+    def preview_link(self, obj: ExpenseReport) -> str:
+        url = reverse("admin:sync_expensereport_preview", args=[obj.pk])
+        return format_html('<a href="{}">Show the entry this report would post now</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="sync_expensereport_preview",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from sync.services import preview
+
+        report = get_object_or_404(ExpenseReport.objects.select_related("company"), pk=pk)
+        if not self.has_view_permission(request, report):
+            raise PermissionDenied
+        result = preview(report)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Entry preview for report {report.report_id}",
+            "report": report,
+            "result": result,
+            "lines": [
+                {
+                    "account": line.account,
+                    "debit": display(line.debit_cents) if line.debit_cents else "",
+                    "credit": display(line.credit_cents) if line.credit_cents else "",
+                    "comment": line.comment,
+                    "source": line.mapping_source,
+                    "expenses": ", ".join(line.source_transactions),
+                }
+                for line in (result.built.lines if result.built else ())
+            ],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/sync/expensereport/preview.html", context)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.replay_expensereport")
+
+    @admin.action(description="Replay selected reports (re-read, rebuild, post)", permissions=["replay"])
+    def replay_reports(self, request: HttpRequest, queryset: QuerySet[ExpenseReport]) -> None:
+        from sync.services import replay
+
+        actor = f"admin:{request.user.get_username()}"
+        chosen = list(queryset.select_related("company"))
+        skipped = [r.report_id for r in chosen if r.state not in REPLAYABLE_STATES]
+        if skipped:
+            messages.warning(
+                request,
+                "Only failed, needs-mapping and waiting reports can be replayed; skipped "
+                + ", ".join(skipped),
+            )
+        by_company: dict[int, list[ExpenseReport]] = {}
+        for report in chosen:
+            if report.state in REPLAYABLE_STATES:
+                by_company.setdefault(report.company_id, []).append(report)
+        for reports in by_company.values():
+            company = reports[0].company
+            run = replay(company=company, actor=actor, report_ids=[r.report_id for r in reports])
+            states = dict(
+                ExpenseReport.objects.filter(pk__in=[r.pk for r in reports]).values_list("report_id", "state")
+            )
+            summary = ", ".join(f"{rid}: {state}" for rid, state in sorted(states.items()))
+            level = messages.SUCCESS if run.outcome == "success" else messages.WARNING
+            text = f"{company.code} replay {run.get_outcome_display().lower()} — {summary}"
+            self.message_user(request, text + (f" ({run.message})" if run.message else ""), level)
+
+    @admin.action(description="Accept change after posting (keep the posted entry)", permissions=["replay"])
+    def accept_change(self, request: HttpRequest, queryset: QuerySet[ExpenseReport]) -> None:
+        from audit.services import record
+
+        actor = f"admin:{request.user.get_username()}"
+        accepted = 0
+        for report in queryset.filter(state=ReportState.CHANGED):
+            updated = ExpenseReport.objects.filter(pk=report.pk, state=ReportState.CHANGED).update(
+                state=ReportState.EXPORTED, updated_at=timezone.now()
+            )
+            if updated:
+                accepted += 1
+                record(
+                    action="change_accepted",
+                    actor=actor,
+                    report=report,
+                    message=f"kept the posted entry; ignored: {report.change_summary}",
+                )
+        self.message_user(request, f"{accepted} changed report(s) accepted without reposting.")
 
     @admin.display(description="Total", ordering="total_cents")
     def total(self, obj: ExpenseReport) -> str:
