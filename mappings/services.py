@@ -59,13 +59,6 @@ EMPLOYEES = MappingKind(
 KINDS: tuple[MappingKind, ...] = (CATEGORIES, TAGS, EMPLOYEES)
 
 
-def kind_for_model(model: type[models.Model]) -> MappingKind:
-    for kind in KINDS:
-        if kind.model is model:
-            return kind
-    raise LookupError(f"{model.__name__} is not a mapping model")
-
-
 def normalize_cell(*, column: str, value: object, kind: MappingKind) -> object:
     """A cell as the model stores it: text stripped, company codes uppercased, emails lowercased.
 
@@ -81,7 +74,7 @@ def normalize_cell(*, column: str, value: object, kind: MappingKind) -> object:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if text.startswith("'") and text[1:2] in FORMULA_TRIGGERS and text[1:2]:
+    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_TRIGGERS:
         text = text[1:]
     if column == "company":
         return text.upper()
