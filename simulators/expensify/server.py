@@ -9,6 +9,7 @@ over HTTP under /_sim/: faults, configuration, data, the request log (never the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -207,6 +208,8 @@ class ExpensifyApi:
         template = (form.get("template") or [""])[0]
         if not template.strip():
             raise _Refusal(410, "Missing template")
+        # A hash, not the text: lets tests prove the template arrived intact ('+' included).
+        log["template_sha256"] = hashlib.sha256(template.encode("utf-8")).hexdigest()
         report_state = settings.get("reportState")
         if not isinstance(report_state, str) or not report_state:
             raise _Refusal(410, "inputSettings.reportState is required (a string)")
@@ -562,8 +565,12 @@ class ExpensifySimulator:
         return self.root_url + API_PATH
 
     def start(self) -> ExpensifySimulator:
+        # A short poll interval makes stop() quick (tests start and stop many simulators).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="expensify-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="expensify-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self
