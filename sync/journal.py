@@ -397,7 +397,7 @@ def _category_account(
     gl_code = expense.category_gl_code.strip()
     if gl_code:
         try:
-            account = mask.format(gl_code)
+            account = mask.format_leading(gl_code)
         except AccountFormatError as exc:
             problems.add(
                 f"{label}: no category mapping, and Expensify GL code {gl_code!r} does not fit "

@@ -111,6 +111,19 @@ class AccountMask:
             self.format_segment(i, part, account=account) for i, part in enumerate(parts)
         )
 
+    def format_leading(self, account: str) -> str:
+        """Like `format`, but a code naming only the leading segments ('6110', as Expensify GL
+        codes often do) gets the remaining numeric segments zero-filled: '6110-00-000'."""
+        try:
+            return self.format(account)
+        except AccountFormatError:
+            text = account.strip()
+            parts = text.split(self.separator) if self.separator and self.separator in text else [text]
+            rest = self.segments[len(parts) :]
+            if not text or not rest or not all(segment.numeric for segment in rest):
+                raise
+            return self.format(self.separator.join(parts + ["0"] * len(rest)))
+
     def replace_segment(self, account: str, index: int, code: str) -> str:
         parts = self.format(account).split(self.separator) if self.separator else [self.format(account)]
         parts[index] = self.format_segment(index, code, account=account)

@@ -117,3 +117,15 @@ def test_format_is_idempotent_and_valid(case: tuple[str, str]) -> None:
     assert mask.format(formatted) == formatted
     assert mask.is_valid(formatted)
     assert len(formatted) == mask.formatted_length or not all(s.numeric for s in mask.segments)
+
+
+def test_format_leading_zero_fills_missing_trailing_segments() -> None:
+    mask = parse_mask("####-##-###")
+    assert mask.format_leading("6110") == "6110-00-000"
+    assert mask.format_leading("6110-01") == "6110-01-000"
+    assert mask.format_leading("610001000") == "6100-01-000"
+
+
+def test_format_leading_refuses_to_invent_alphanumeric_segments() -> None:
+    with pytest.raises(AccountFormatError):
+        parse_mask("####-AA").format_leading("6110")
