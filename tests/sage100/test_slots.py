@@ -16,7 +16,7 @@ from django.db import connection
 from connector.sage100.errors import SageTransientError
 from connector.sage100.gateway import open_gateway
 from connector.sage100.retry import post_with_retries
-from connector.sage100.slots import WriteSlots, effective_limit
+from connector.sage100.slots import WriteSlots, default_backend, effective_limit
 from connector.sage100.types import PingInfo
 from simulators.sage100 import SageSimulator
 from tests.sage100 import workers
@@ -56,12 +56,21 @@ def clean_slots() -> Iterator[None]:
             import redis
 
             client = redis.Redis.from_url(django_settings.REDIS_URL)
-            for key in client.scan_iter("ml-connector:write:ABC:*"):
+            for key in client.scan_iter("ml-connector:write:T9*"):
                 client.delete(key)
 
     clean()
     yield
     clean()
+
+
+def test_default_backend_follows_the_settings() -> None:
+    expected = (
+        "redis"
+        if getattr(django_settings, "REDIS_URL", "")
+        else ("postgres" if connection.vendor == "postgresql" else "local")
+    )
+    assert default_backend() == expected
 
 
 def test_effective_limit(company: Any) -> None:
@@ -142,7 +151,7 @@ def test_processes_never_exceed_the_limit(
         pending = [
             pool.apply_async(
                 workers.post_many,
-                (child_env(), sim.base_url, backend, LIMIT, per_process, n, start),
+                (child_env(), sim.base_url, backend, LIMIT, per_process, n, start, "T9P"),
             )
             for n in range(processes)
         ]
@@ -163,11 +172,11 @@ def test_dead_workers_slot_expires(backend: str, transactional_db: None, clean_s
     if backend not in available_backends():
         pytest.skip(f"{backend} is not configured for this run")
     ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=workers.hold_slot_and_die, args=(child_env(), backend, 1.0))
+    child = ctx.Process(target=workers.hold_slot_and_die, args=(child_env(), backend, 1.0, "T9D"))
     child.start()
     child.join(30)
     assert child.exitcode == 3
-    slots = WriteSlots("ABC", 1, lease_seconds=5, backend=backend)
+    slots = WriteSlots("T9D", 1, lease_seconds=5, backend=backend)
     with pytest.raises(SageTransientError):
         with slots.acquire(timeout=0.05):
             pass

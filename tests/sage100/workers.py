@@ -23,6 +23,7 @@ def post_many(
     count: int,
     worker: int,
     start_event: Any,
+    slot_code: str = "ABC",
 ) -> dict[str, Any]:
     """Post `count` entries through WriteSlots(limit) from this process; return what happened."""
     setup_django(env)
@@ -36,7 +37,7 @@ def post_many(
         "agent", base_url, DEMO_AGENT_API_KEY, DEMO_USERNAME, DEMO_PASSWORD, "ABC", 2.0, 10.0
     )
     gateway = open_gateway(settings)
-    slots = WriteSlots("ABC", limit, lease_seconds=30, backend=backend, poll_seconds=0.005)
+    slots = WriteSlots(slot_code, limit, lease_seconds=30, backend=backend, poll_seconds=0.005)
     policy = RetryPolicy(max_attempts=10, max_seconds=30, base_delay=0.01, max_delay=0.05)
     start_event.wait(30)
     retries: dict[str, int] = {}
@@ -54,11 +55,11 @@ def post_many(
     return {"worker": worker, "retries": retries}
 
 
-def hold_slot_and_die(env: dict[str, str], backend: str, lease_seconds: float) -> None:
+def hold_slot_and_die(env: dict[str, str], backend: str, lease_seconds: float, slot_code: str) -> None:
     """Claim the only write slot and exit without releasing it (a crashed worker)."""
     setup_django(env)
     from connector.sage100.slots import WriteSlots
 
-    slots = WriteSlots("ABC", 1, lease_seconds=lease_seconds, backend=backend)
+    slots = WriteSlots(slot_code, 1, lease_seconds=lease_seconds, backend=backend)
     assert slots.try_acquire() is not None
     os._exit(3)
