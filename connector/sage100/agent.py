@@ -134,8 +134,9 @@ class AgentGateway:
                 data = None
         error = data.get("error") if isinstance(data, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
-        if isinstance(code, str) and code and status >= 400:
-            raw = error.get("message") if isinstance(error.get("message"), str) else ""
+        if isinstance(error, dict) and isinstance(code, str) and code and status >= 400:
+            raw = error.get("message")
+            raw = raw if isinstance(raw, str) else ""
             message = describe(
                 code,
                 self.settings.scrub(raw),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,7 +11,7 @@ from django.utils import timezone
 from connector.models import Company, GLAccount
 from connector.sage100.gateway import open_gateway, settings_for_company
 from connector.sage100.mask import MaskError, parse_mask
-from connector.sage100.types import AccountStructure
+from connector.sage100.types import AccountStructure, GLAccountInfo
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ def test_sage_connection(company: Company) -> str:
 
 
 @transaction.atomic
-def _store_chart(company: Company, accounts: list, now: object) -> tuple[int, int, int]:
+def _store_chart(
+    company: Company, accounts: list[GLAccountInfo], now: datetime
+) -> tuple[int, int, int]:
     existing = {a.account: a for a in GLAccount.objects.select_for_update().filter(company=company)}
     added = updated = deactivated = 0
     seen: set[str] = set()

@@ -175,6 +175,16 @@ class WriteSlots:
         self.backend = _make_backend(self.backend_name)
         self.poll_seconds = poll_seconds
 
+    @classmethod
+    def for_company(cls, company: Company, ping: PingInfo | None = None) -> WriteSlots:
+        """The company's slots: effective limit, and a lease outliving the longest request."""
+        lease = 120.0
+        sage = getattr(company, "sage", None)
+        if sage is not None:
+            # A slot must not expire while its request may still be in flight.
+            lease = max(lease, float(sage.connect_timeout) + float(sage.read_timeout) + 30.0)
+        return cls(company.code, effective_limit(company, ping), lease_seconds=lease)
+
     def try_acquire(self) -> tuple[str, str] | None:
         """Claim a free slot now: (key, token), or None when all are held."""
         token = uuid.uuid4().hex

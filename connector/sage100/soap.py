@@ -6,6 +6,7 @@ the service endpoint is the company's base URL.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -80,7 +81,7 @@ class HttpxTransport(zeep.Transport):
         self.cache = None
         self.load_timeout = timeout
         self.operation_timeout = timeout
-        self.logger = zeep.transports.logging.getLogger(__name__)
+        self.logger = logging.getLogger(__name__)
         self._close_session = False
         self.client = client
 
@@ -88,11 +89,15 @@ class HttpxTransport(zeep.Transport):
         """Only the packaged WSDL may be read: zeep must not fetch anything remote."""
         path = Path(url[7:] if url.startswith("file://") else url).resolve()
         if path != WSDL_PATH.resolve():
-            raise zeep.exceptions.TransportError(f"Refusing to load {url!r}: only the packaged WSDL.")
+            raise zeep.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"Refusing to load {url!r}: only the packaged WSDL."
+            )
         return path.read_bytes()
 
     def get(self, address: str, params: Any, headers: Any) -> requests.Response:
-        raise zeep.exceptions.TransportError("The Sage 100 SOAP transport sends no GET requests.")
+        raise zeep.exceptions.TransportError(  # type: ignore[no-untyped-call]
+            "The Sage 100 SOAP transport sends no GET requests."
+        )
 
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
         """POST the envelope; bodies are not logged (they hold the Sage password)."""
@@ -138,12 +143,14 @@ class SoapGateway:
             forbid_entities=True,
             forbid_external=True,
         )
-        self._client = zeep.Client(
+        self._client = zeep.Client(  # type: ignore[no-untyped-call]
             wsdl=str(WSDL_PATH),
             transport=HttpxTransport(self._http, settings.read_timeout),
             settings=zeep_settings,
         )
-        self._service = self._client.create_service(BINDING, settings.base_url)
+        self._service = self._client.create_service(  # type: ignore[no-untyped-call]
+            BINDING, settings.base_url
+        )
 
     # -- plumbing --------------------------------------------------------------------------
     def close(self) -> None:

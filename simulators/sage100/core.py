@@ -336,7 +336,7 @@ class SageBook:
             "segments": copy.deepcopy(company.segments),
         }
 
-    def accounts(self, company: Company, status: str | None, fault: Fault | None) -> list[dict]:
+    def accounts(self, company: Company, status: str | None, fault: Fault | None) -> list[dict[str, str]]:
         self._read_fault(fault)
         return [
             dict(a) for a in company.accounts if not status or a["status"] == status
@@ -464,5 +464,5 @@ class SageBook:
         for periods in company.periods.values():
             for p in periods:
                 if date.fromisoformat(p["start"]) <= posting <= date.fromisoformat(p["end"]):
-                    return p["status"] == "open"
+                    return bool(p["status"] == "open")
         return False

@@ -204,3 +204,15 @@ def test_release_frees_only_its_own_slot() -> None:
         assert other is not None
     # Our release must not have freed the other worker's slot.
     assert slots.try_acquire() is None
+
+
+def test_for_company_uses_the_effective_limit_and_a_long_enough_lease(company: Any) -> None:
+    from tests.factories import SageConnectionFactory
+
+    company.max_concurrent_writes = 4
+    SageConnectionFactory(company=company, connect_timeout=10, read_timeout=200)
+    company.refresh_from_db()
+    company.max_concurrent_writes = 4
+    slots = WriteSlots.for_company(company, PingInfo("1", "s", 3))
+    assert (slots.company_code, slots.limit) == ("ABC", 3)
+    assert slots.lease_seconds == 240.0
