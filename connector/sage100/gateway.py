@@ -129,6 +129,7 @@ def open_gateway(settings: SageSettings) -> SageGateway:
 
 def settings_for_company(company: Company) -> SageSettings:
     """The company's Sage connection as settings; a missing connection is a CONFIG error."""
+    from connector.fields import SecretDecryptionError
     from connector.models import SageConnection
 
     try:
@@ -137,6 +138,8 @@ def settings_for_company(company: Company) -> SageSettings:
         raise SageCompanyError(
             "CONFIG", f"Company {company.code} has no Sage 100 connection set up."
         ) from None
+    except SecretDecryptionError as exc:
+        raise SageCompanyError("CONFIG", f"Company {company.code}: {exc}") from None
     register_secret(conn.sage_password)
     register_secret(conn.agent_api_key)
     return SageSettings(

@@ -116,3 +116,27 @@ def test_controls_reset(sim: SageSimulator) -> None:
     set_faults(sim, {"faults": [{"fault": "unavailable", "times": None, "ops": "all"}]})
     httpx.post(sim.base_url + "/_sim/reset").raise_for_status()
     assert agent(sim, "/v1/ping", LOGON).status_code == 200
+
+
+def test_runs_as_a_subprocess() -> None:
+    import subprocess
+    import sys
+
+    from connector.sage100.gateway import SageSettings, open_gateway
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulators.sage100", "--port", "0", "--demo"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        base_url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        settings = SageSettings(
+            "agent", base_url, DEMO_AGENT_API_KEY, DEMO_USERNAME, DEMO_PASSWORD, "ABC", 2, 5
+        )
+        assert open_gateway(settings).ping().max_concurrent_writes == 2
+    finally:
+        process.terminate()
+        process.wait(10)
