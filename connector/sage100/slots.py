@@ -3,18 +3,18 @@
 Backends, chosen from Django settings: Redis lease keys when REDIS_URL is set, Lease rows on
 PostgreSQL otherwise, an in-process semaphore on SQLite (one machine, the embedded default).
 A worker that dies frees its slot when the lease expires, so `lease_seconds` must be longer
-than the longest request (connect + read timeout).
+than the longest request (connect + read timeout); `WriteSlots.for_company` sees to that.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.sage100.errors import SageTransientError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from connector.models import Company
     from connector.sage100.types import PingInfo
 
+logger = logging.getLogger(__name__)
 REDIS_PREFIX = "ml-connector:"
 # Lua compare-and-delete: release the slot only if this worker still holds it.
 RELEASE_SCRIPT = """
@@ -48,6 +49,8 @@ def slot_key(company_code: str, index: int) -> str:
 
 
 class _Backend(Protocol):
+    def session(self) -> AbstractContextManager[_Backend]: ...
+
     def try_claim(self, key: str, token: str, lease_seconds: float) -> bool: ...
 
     def release(self, key: str, token: str) -> None: ...
@@ -68,6 +71,9 @@ class RedisBackend:
             self.redis = self._clients[url]
         self._release = self.redis.register_script(RELEASE_SCRIPT)
 
+    def session(self) -> AbstractContextManager[RedisBackend]:
+        return nullcontext(self)
+
     def try_claim(self, key: str, token: str, lease_seconds: float) -> bool:
         return bool(
             self.redis.set(REDIS_PREFIX + key, token, nx=True, px=max(1, int(lease_seconds * 1000)))
@@ -78,35 +84,69 @@ class RedisBackend:
 
 
 class LeaseRowBackend:
-    """connector.models.Lease rows: insert, or take over an expired row with a conditional UPDATE.
+    """connector.models.Lease rows on PostgreSQL, claimed on a connection of their own.
 
-    Call outside any transaction: a claim must be visible to other workers at once.
+    One statement claims a slot: insert the row, or take it over only if its lease expired
+    (the database's clock decides, so hosts' clocks may differ). The connection is in
+    autocommit and separate from Django's, so a claim is visible to every worker at once even
+    when the caller is inside a transaction; it lives only as long as one acquire().
     """
 
-    def try_claim(self, key: str, token: str, lease_seconds: float) -> bool:
-        from django.db import IntegrityError, transaction
-        from django.utils import timezone
+    LIBPQ_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "options")
 
+    def __init__(self) -> None:
+        self._conn: Any = None
+
+    @contextmanager
+    def session(self) -> Iterator[LeaseRowBackend]:
+        """A backend bound to a fresh autocommit connection, closed afterwards."""
+        import psycopg
+        from django.db import connection
+
+        params = connection.settings_dict
+        conninfo: dict[str, Any] = {
+            "dbname": params["NAME"],
+            "user": params.get("USER") or None,
+            "password": params.get("PASSWORD") or None,
+            "host": params.get("HOST") or None,
+            "port": str(params["PORT"]) if params.get("PORT") else None,
+        }
+        options = params.get("OPTIONS") or {}
+        conninfo.update({name: options[name] for name in self.LIBPQ_OPTIONS if name in options})
+        bound = LeaseRowBackend()
+        bound._conn = psycopg.connect(
+            autocommit=True, **{k: v for k, v in conninfo.items() if v is not None}
+        )
+        try:
+            yield bound
+        finally:
+            bound._conn.close()
+
+    @staticmethod
+    def _table() -> str:
         from connector.models import Lease
 
-        now = timezone.now()
-        expires = now + timedelta(seconds=lease_seconds)
-        taken = Lease.objects.filter(key=key, expires_at__lte=now).update(
-            holder=token, expires_at=expires
-        )
-        if taken:
-            return True
-        try:
-            with transaction.atomic():
-                Lease.objects.create(key=key, holder=token, expires_at=expires)
-        except IntegrityError:
-            return False
-        return True
+        return Lease._meta.db_table
+
+    def try_claim(self, key: str, token: str, lease_seconds: float) -> bool:
+        from psycopg import sql
+
+        query = sql.SQL(
+            "INSERT INTO {table} (key, holder, expires_at) "
+            "VALUES (%s, %s, now() + make_interval(secs => %s)) "
+            "ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, "
+            "expires_at = EXCLUDED.expires_at WHERE {table}.expires_at <= now() RETURNING id"
+        ).format(table=sql.Identifier(self._table()))
+        row = self._conn.execute(query, (key, token, float(lease_seconds))).fetchone()
+        return row is not None
 
     def release(self, key: str, token: str) -> None:
-        from connector.models import Lease
+        from psycopg import sql
 
-        Lease.objects.filter(key=key, holder=token).delete()
+        query = sql.SQL("DELETE FROM {table} WHERE key = %s AND holder = %s").format(
+            table=sql.Identifier(self._table())
+        )
+        self._conn.execute(query, (key, token))
 
 
 class LocalBackend:
@@ -114,6 +154,9 @@ class LocalBackend:
 
     _held: dict[str, tuple[str, float]] = {}
     _lock = threading.Lock()
+
+    def session(self) -> AbstractContextManager[LocalBackend]:
+        return nullcontext(self)
 
     def try_claim(self, key: str, token: str, lease_seconds: float) -> bool:
         now = time.monotonic()
@@ -186,13 +229,18 @@ class WriteSlots:
         return cls(company.code, effective_limit(company, ping), lease_seconds=lease)
 
     def try_acquire(self) -> tuple[str, str] | None:
-        """Claim a free slot now: (key, token), or None when all are held."""
+        """Claim a free slot now: (key, token), or None when all are held (never released here:
+        for tools and tests that stand for a worker that dies holding it)."""
+        with self.backend.session() as backend:
+            return self._claim(backend)
+
+    def _claim(self, backend: _Backend) -> tuple[str, str] | None:
         token = uuid.uuid4().hex
         # A random first slot spreads workers instead of all fighting for slot 0.
         start = random.randrange(self.limit)
         for step in range(self.limit):
             key = slot_key(self.company_code, (start + step) % self.limit)
-            if self.backend.try_claim(key, token, self.lease_seconds):
+            if backend.try_claim(key, token, self.lease_seconds):
                 return key, token
         return None
 
@@ -200,18 +248,23 @@ class WriteSlots:
     def acquire(self, timeout: float) -> Iterator[str]:
         """Hold one slot for the block; TOO_MANY_WRITES (transient) if none frees in `timeout`."""
         deadline = time.monotonic() + max(0.0, timeout)
-        claim = self.try_acquire()
-        while claim is None:
-            if time.monotonic() >= deadline:
-                raise SageTransientError(
-                    "TOO_MANY_WRITES",
-                    f"All {self.limit} write slot(s) for company {self.company_code} stayed busy "
-                    f"for {timeout:.1f} s (the connector's own limit).",
-                )
-            time.sleep(self.poll_seconds * (0.5 + random.random()))
-            claim = self.try_acquire()
-        key, token = claim
-        try:
-            yield key
-        finally:
-            self.backend.release(key, token)
+        with self.backend.session() as backend:
+            claim = self._claim(backend)
+            while claim is None:
+                if time.monotonic() >= deadline:
+                    raise SageTransientError(
+                        "TOO_MANY_WRITES",
+                        f"All {self.limit} write slot(s) for company {self.company_code} stayed "
+                        f"busy for {timeout:.1f} s (the connector's own limit).",
+                    )
+                time.sleep(self.poll_seconds * (0.5 + random.random()))
+                claim = self._claim(backend)
+            key, token = claim
+            try:
+                yield key
+            finally:
+                try:
+                    backend.release(key, token)
+                except Exception:
+                    # The write's answer matters more than the slot: its lease frees it soon.
+                    logger.warning("Could not release write slot %s; it frees when its lease expires.", key)

@@ -216,3 +216,17 @@ def test_for_company_uses_the_effective_limit_and_a_long_enough_lease(company: A
     slots = WriteSlots.for_company(company, PingInfo("1", "s", 3))
     assert (slots.company_code, slots.limit) == ("ABC", 3)
     assert slots.lease_seconds == 240.0
+
+
+def test_postgres_claims_are_visible_inside_a_transaction(db: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL lease rows need PostgreSQL")
+    # The `db` fixture holds a transaction open: the claim must still be seen by others.
+    slots = WriteSlots("T9V", 1, lease_seconds=5, backend="postgres")
+    seen: list[Any] = []
+    with slots.acquire(timeout=1):
+        other = threading.Thread(target=lambda: seen.append(slots.try_acquire()))
+        other.start()
+        other.join()
+    assert seen == [None]
+    assert slots.try_acquire() is not None
