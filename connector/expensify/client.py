@@ -13,7 +13,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from typing import IO, Any, TypeVar
@@ -83,7 +83,6 @@ class ExportStats:
     windows_split: int = 0
     reports: int = 0
     duplicates: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ExpensifyClient:
@@ -149,8 +148,20 @@ class ExpensifyClient:
     def _clean(self, text: str) -> str:
         return text.replace(self._secret, MASK) if self._secret else text
 
+    def _acquire_slot(self) -> None:
+        try:
+            self.rate_wait_seconds += self.limiter.acquire()
+        except Exception as exc:
+            # Redis or the database being down is an outage to retry, not a crash of the run.
+            if _is_store_error(exc):
+                raise ExpensifyTransientError(
+                    f"The shared Expensify rate limiter is unavailable ({type(exc).__name__}); "
+                    "check Redis or the database."
+                ) from exc
+            raise
+
     def _send_once(self, job: dict[str, Any], template: str | None) -> _Answer:
-        self.rate_wait_seconds += self.limiter.acquire()
+        self._acquire_slot()
         self.calls += 1
         form = {"requestJobDescription": json.dumps({**job, "credentials": self._credentials()})}
         if template is not None:
@@ -421,8 +432,8 @@ class ExpensifyClient:
             base["policyIDList"] = policies
         ids = [str(r) for r in report_ids]
         if ids:
-            for start in range(0, len(ids), limit):
-                batch = ids[start : start + limit]
+            for offset in range(0, len(ids), limit):
+                batch = ids[offset : offset + limit]
                 filters = {**base, "reportIDList": ",".join(batch)}
                 yield from self._render_and_read(filters=filters, limit=limit, counter=_Counter(), seen=seen)
             return
@@ -478,8 +489,8 @@ class ExpensifyClient:
         (not in test mode) and downloads the file: once the file exists, the marks are applied.
         """
         ids = list(dict.fromkeys(str(r) for r in report_ids if str(r)))
-        for start in range(0, len(ids), MARK_BATCH):
-            batch = ids[start : start + MARK_BATCH]
+        for offset in range(0, len(ids), MARK_BATCH):
+            batch = ids[offset : offset + MARK_BATCH]
             name = self._render(
                 filters={"reportIDList": ",".join(batch)},
                 limit=len(batch),
@@ -541,6 +552,13 @@ class ExpensifyClient:
             f"Connected to Expensify as partner user '{self.partner_user_id}': "
             f"{len(policies)} polic{'y' if len(policies) == 1 else 'ies'} visible: {names}{more}."
         )
+
+
+def _is_store_error(exc: Exception) -> bool:
+    from django.db import DatabaseError
+    from redis.exceptions import RedisError
+
+    return isinstance(exc, (DatabaseError, RedisError, OSError))
 
 
 def _retry_after(value: str | None) -> float | None:

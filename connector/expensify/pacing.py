@@ -141,6 +141,9 @@ class RedisBackend:
 class DatabaseBackend:
     """Without Redis: ThrottleEvent rows, checked and inserted in one transaction.
 
+    Call Expensify outside any transaction.atomic() block: inside one, the rows (and the
+    PostgreSQL advisory lock) would stay invisible to other workers until the outer commit.
+
     PostgreSQL serializes the check with a transaction-level advisory lock on the key; SQLite
     serializes writers itself (settings use BEGIN IMMEDIATE) and may answer "database is
     locked" under contention, which is retried briefly.
@@ -230,13 +233,13 @@ class RateLimiter:
         rules: Sequence[Rule] = EXPENSIFY_RULES,
         margin: float = 0.5,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[], None] | Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.key = key
         self.backend = backend
         self.rules: tuple[Rule, ...] = tuple((int(n), float(w) + margin) for n, w in rules)
         self.clock = clock
-        self.sleep: Callable[[float], None] = sleep  # type: ignore[assignment]
+        self.sleep = sleep
 
     def acquire(self) -> float:
         """Block until a request may be sent (and count it); return the seconds waited."""

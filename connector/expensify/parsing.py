@@ -158,7 +158,7 @@ def parse_export(stream: IO[bytes] | IO[str]) -> Iterator[ExpensifyReport | Reje
     if isinstance(stream, io.TextIOBase):
         text_stream = stream
     else:
-        text_stream = io.TextIOWrapper(stream, encoding="utf-8", errors="strict")  # type: ignore[arg-type]
+        text_stream = io.TextIOWrapper(stream, encoding="utf-8")  # type: ignore[type-var]
     try:
         yield from _parse(_Scanner(text_stream))
     except UnicodeDecodeError as exc:

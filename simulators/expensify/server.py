@@ -557,7 +557,7 @@ class ExpensifySimulator:
 
     @property
     def root_url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        return f"http://{self._server.server_address[0]!s}:{self.port}"
 
     @property
     def base_url(self) -> str:

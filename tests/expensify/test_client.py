@@ -309,3 +309,28 @@ def test_secret_is_never_in_the_simulator_log_or_the_client_repr(sim, make_clien
     client.list_policies()
     assert SECRET not in str(sim_control(sim, "/_sim/requests"))
     assert SECRET not in repr(client)
+
+
+def test_plus_signs_in_the_template_arrive_intact(sim, make_client, monkeypatch):
+    template = '<#-- a+b -->${1 + 2} {"reports": []} %2B &amp;'
+    monkeypatch.setattr(client_module, "TEMPLATE", template)
+    load(sim, [report("R1")])
+    export_ids(make_client())
+    render = next(r for r in api_requests(sim) if r["type"] == "file")
+    assert render["template_sha256"] == hashlib.sha256(template.encode()).hexdigest()
+
+
+class BrokenStore:
+    def try_acquire(self, key, now, rules):
+        raise ConnectionRefusedError("redis is down")
+
+    def block_until(self, key, until):
+        raise ConnectionRefusedError("redis is down")
+
+
+def test_limiter_store_outage_is_a_transient_error(sim, make_client):
+    from connector.expensify import RateLimiter
+
+    client = make_client(limiter=RateLimiter("k", backend=BrokenStore()), max_retry_seconds=0)
+    with pytest.raises(ExpensifyTransientError, match="rate limiter is unavailable"):
+        client.list_policies()
