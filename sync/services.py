@@ -66,6 +66,8 @@ CLAIM_SECONDS = 300  # a claim older than this is a dead worker's: settle by loo
 CHART_MAX_AGE = dt.timedelta(minutes=15)
 RETRY_WAIT_FIRST = dt.timedelta(minutes=2)
 RETRY_WAIT_MAX = dt.timedelta(hours=6)
+# A report listed by a run is built and posted only if it is still in one of these states.
+POSTABLE_NOW = (*selectors.POSTABLE_STATES, ReportState.RETRY_WAIT)
 
 
 class CompanyStopped(Exception):
@@ -484,6 +486,8 @@ class Poster:
         report.refresh_from_db()
         if report.state == ReportState.UNKNOWN:
             return self.settle(report)
+        if report.state not in POSTABLE_NOW:
+            return report.state  # settled by another worker since this run listed it
         return self.build_and_post(report)
 
     def settle(self, report: ExpenseReport) -> str:
