@@ -191,3 +191,38 @@ def test_processes_sharing_the_database_limiter_never_exceed_the_limits():
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     run_workers("db", child_env(DATABASE_URL=url, REDIS_URL=""))
+
+
+@pytest.mark.slow
+def test_processes_sharing_the_database_limiter_on_a_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'throttle.sqlite3'}"
+    env = child_env(DATABASE_URL=url, REDIS_URL="")
+    subprocess.run([sys.executable, "manage.py", "migrate", "connector", "--noinput"],
+                   cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
+    run_workers("db", env)
+
+
+def test_sqlite_database_is_locked_is_retried_briefly(monkeypatch):
+    from django.db import OperationalError
+
+    monkeypatch.setattr("connector.expensify.pacing.time.sleep", lambda s: None)
+    attempts = []
+
+    def step() -> float:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise OperationalError("database is locked")
+        return 0.0
+
+    assert DatabaseBackend()._retry_locked(step) == 0.0
+    assert len(attempts) == 3
+
+
+def test_other_database_errors_are_not_retried():
+    from django.db import OperationalError
+
+    def step() -> float:
+        raise OperationalError("no such table: connector_throttleevent")
+
+    with pytest.raises(OperationalError):
+        DatabaseBackend()._retry_locked(step)
