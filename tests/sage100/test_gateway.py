@@ -252,3 +252,23 @@ def test_unreachable_is_transient(transport: str, sim: SageSimulator) -> None:
 def test_invalid_idempotency_key_refused_locally(gateway: SageGateway) -> None:
     with pytest.raises(SageReportError):
         gateway.post_entry(make_entry(), idempotency_key="has space")
+
+
+@pytest.mark.parametrize("cents", [1, 10, 100, 10000, 123456789012])
+def test_amounts_go_out_with_two_places(gateway: SageGateway, sim: SageSimulator, cents: int) -> None:
+    gateway.post_entry(make_entry(cents=cents), idempotency_key=f"amount-{cents}")
+    stored = sim.book.entries("ABC")[0]["lines"][0]["debit"]
+    assert stored == f"{cents // 100}.{cents % 100:02d}"
+
+
+def test_soap_transport_never_loads_from_the_network(sim: SageSimulator) -> None:
+    import zeep.exceptions
+
+    from connector.sage100.soap import SoapGateway
+
+    gateway = open_gateway(make_settings(sim, "soap"))
+    assert isinstance(gateway, SoapGateway)
+    transport = gateway._client.transport
+    with pytest.raises(zeep.exceptions.TransportError):
+        transport.load(sim.base_url + "/other.wsdl")
+    assert stats(sim)["counts"].get("soap", 0) == 0
