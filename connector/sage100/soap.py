@@ -84,6 +84,7 @@ class HttpxTransport(zeep.Transport):
         self.logger = logging.getLogger(__name__)
         self._close_session = False
         self.client = client
+        self.sent = False
 
     def load(self, url: str) -> bytes:
         """Only the packaged WSDL may be read: zeep must not fetch anything remote."""
@@ -101,6 +102,7 @@ class HttpxTransport(zeep.Transport):
 
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
         """POST the envelope; bodies are not logged (they hold the Sage password)."""
+        self.sent = True
         response = self.client.post(address, content=message, headers=headers)
         content = response.content
         if _DTD.search(content[:4096]):
@@ -148,6 +150,7 @@ class SoapGateway:
             transport=HttpxTransport(self._http, settings.read_timeout),
             settings=zeep_settings,
         )
+        self._transport: HttpxTransport = self._client.transport
         self._service = self._client.create_service(  # type: ignore[no-untyped-call]
             BINDING, settings.base_url
         )
@@ -173,6 +176,7 @@ class SoapGateway:
         """Call one operation; every failure comes back as a classified SageError."""
         is_post = operation == "CreateGLJournalEntry"
         method = getattr(self._service, operation)
+        self._transport.sent = False
         try:
             return method(logon=self._logon(), companyCode=self.settings.company_code, **params)
         except zeep.exceptions.Fault as fault:
@@ -198,6 +202,13 @@ class SoapGateway:
         except httpx.TransportError as exc:
             raise self._lost("CONNECTION_LOST", f"connection lost ({type(exc).__name__})", is_post) from None
         except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
+            if not self._transport.sent:
+                # zeep refused to build the request: nothing reached Sage.
+                raise SageReportError(
+                    "VALIDATION",
+                    f"The SOAP request for {operation} could not be built ({self._where()}): "
+                    f"{self.settings.scrub(str(exc))}",
+                ) from None
             raise self._unreadable(type(exc).__name__, is_post) from None
 
     def _lost(self, code: str, what: str, is_post: bool) -> SageError:

@@ -106,3 +106,13 @@ def test_agent_looping_cursor_is_refused() -> None:
     )
     with pytest.raises(SageCompanyError):
         list(agent_gateway().accounts())
+
+
+def test_soap_request_that_cannot_be_built_is_a_report_error(sim: SageSimulator) -> None:
+    from connector.sage100.types import JournalEntryPayload
+
+    gateway = open_gateway(make_settings(sim, "soap"))
+    entry = make_entry()
+    broken = JournalEntryPayload(entry.source_journal, "not a date", entry.reference, "", entry.lines)  # type: ignore[arg-type]
+    with pytest.raises(SageReportError):
+        gateway.post_entry(broken, idempotency_key="k-broken")
