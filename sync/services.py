@@ -504,7 +504,7 @@ class Poster:
         try:
             found = self.gateway().lookup(idempotency_key=entry.idempotency_key)
         except SageError as exc:
-            return self.failed_post(report, exc)
+            return self.failed_post(report, exc, unsettled=True)
         if found is not None:
             record_posted(
                 report=report,
@@ -516,7 +516,7 @@ class Poster:
             )
             self.counts.add("posted")
             return ReportState.POSTED
-        return self.send(report, entry, how="re-sent after an unknown outcome")
+        return self.send(report, entry, how="re-sent after an unknown outcome", unsettled=True)
 
     def build_and_post(self, report: ExpenseReport) -> str:
         try:
@@ -535,7 +535,7 @@ class Poster:
             return ExpenseReport.objects.get(pk=report.pk).state
         return self.send(report, entry, how="posted")
 
-    def send(self, report: ExpenseReport, entry: JournalEntry, *, how: str) -> str:
+    def send(self, report: ExpenseReport, entry: JournalEntry, *, how: str, unsettled: bool = False) -> str:
         from connector.sage100.retry import post_with_retries
 
         try:
@@ -547,7 +547,7 @@ class Poster:
                 slots=self.slots,
             )
         except SageError as exc:
-            return self.failed_post(report, exc)
+            return self.failed_post(report, exc, unsettled=unsettled)
         except Exception as exc:
             # Anything unexpected after a send may have written: settle by lookup next time.
             log.exception("report %s: unexpected error while posting", report.report_id)
@@ -570,9 +570,11 @@ class Poster:
         self.counts.add("posted")
         return ReportState.POSTED
 
-    def failed_post(self, report: ExpenseReport, exc: SageError) -> str:
+    def failed_post(self, report: ExpenseReport, exc: SageError, *, unsettled: bool = False) -> str:
+        """Record a failed post. `unsettled`: an earlier write of this entry may still commit, so
+        anything short of Sage's definite refusal keeps the report unknown (same key next time)."""
         message = str(exc)
-        if isinstance(exc, SageOutcomeUnknown):
+        if isinstance(exc, SageOutcomeUnknown) or (unsettled and isinstance(exc, SageTransientError)):
             state, counter = ReportState.UNKNOWN, "unknown"
             extra: dict[str, Any] = {}
         elif isinstance(exc, SageTransientError):
@@ -580,8 +582,10 @@ class Poster:
             attempts = ExpenseReport.objects.get(pk=report.pk).attempts
             extra = {"next_attempt_at": timezone.now() + retry_delay(attempts)}
         elif isinstance(exc, SageCompanyError):
-            # Nothing was written (only unknown outcomes may write): back to ready, stop the run.
-            _set_state(report, ReportState.READY, holder=self.holder, last_error=message)
+            # This call wrote nothing (only unknown outcomes may write): stop the run. A report whose
+            # earlier write is unsettled stays unknown; any other goes back to ready.
+            state = ReportState.UNKNOWN if unsettled else ReportState.READY
+            _set_state(report, state, holder=self.holder, last_error=message)
             raise CompanyStopped(message) from exc
         else:
             state, counter = ReportState.FAILED, "failed"
