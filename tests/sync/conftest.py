@@ -48,7 +48,7 @@ def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def fast_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     """Expensify polls in milliseconds without the shared rate budget; Sage retries back off in ms."""
     import connector.expensify as expensify_package
@@ -100,7 +100,9 @@ def wire_company(expensify: ExpensifySimulator, sage: SageSimulator, transport: 
 
 
 @pytest.fixture
-def abc(db: Any, expensify_sim: ExpensifySimulator, sage_sim: SageSimulator, transport: str) -> Company:
+def abc(
+    db: Any, fast_clients: None, expensify_sim: ExpensifySimulator, sage_sim: SageSimulator, transport: str
+) -> Company:
     return wire_company(expensify_sim, sage_sim, transport)
 
 
