@@ -5,6 +5,22 @@ errors the way Expensify does (HTTP 200 + responseCode/responseMessage; HTTP 429
 limits), renders exports asynchronously (the file appears after `render_delay`), applies
 markAsExported labels when a non-test render finishes, and serves policy data. Tests steer it
 over HTTP under /_sim/: faults, configuration, data, the request log (never the secrets), marks.
+
+Control endpoints (JSON bodies):
+  POST /_sim/reset                      back to the data the simulator started with
+  POST /_sim/load    {"reports": [...], "policies": {id: {...}}, "credentials": {id: secret},
+                      "marks": {reportID: [label]}}   replaces the parts given
+  POST /_sim/faults  {"next": [fault, ...], "clear": bool}   one fault per coming API request
+  POST /_sim/config  {"rates": [[5, 10], [20, 60]], "render_delay": s,
+                      "not_ready_style": "message"|"empty"|"code", "tag_shape": "levels"|"flat"}
+  GET  /_sim/requests                   {"requests": [{"at", "type", "partnerUserID", "status",
+                                          "filters", "test", "fileName", ...}]}
+  GET  /_sim/marks                      {"marks": {reportID: [label, ...]}}
+Faults: {"kind": "429", "retry_after": s}, {"kind": "500"|"502"|"503"|"504"},
+{"kind": "http", "status": N}, {"kind": "json_error", "code": N|null, "message": "..."},
+{"kind": "garbage", "body": "..."}, {"kind": "slow", "seconds": s} (then answers normally),
+{"kind": "drop"} (closes the connection without an answer). Add "on": "file"|"download"|"get"
+to aim a fault at one request type.
 """
 
 from __future__ import annotations
@@ -485,8 +501,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
             log["status"] = 429
             self._send(429, "You have been rate-limited. Please try again later.", headers)
-        elif kind in ("500", "502", "503", "5xx", "http"):
-            status = int(fault.get("status", 503 if kind == "5xx" else kind if kind != "http" else 500))
+        elif kind in ("500", "502", "503", "504", "http"):
+            # {"kind": "502"} or {"kind": "http", "status": 418}: any HTTP status, plain body.
+            status = int(fault.get("status", 500)) if kind == "http" else int(kind)
             log["status"] = status
             self._send(status, str(fault.get("body", HTTPStatus(status).phrase)))
         elif kind == "json_error":
