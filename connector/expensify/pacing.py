@@ -261,11 +261,17 @@ class RateLimiter:
 
 
 def shared_limiter(partner_user_id: str, **kwargs: Any) -> RateLimiter:
-    """The limiter all workers using `partner_user_id` share: Redis if configured, else the DB."""
+    """The limiter all workers using `partner_user_id` share: Redis if configured, else the DB.
+
+    Optional settings EXPENSIFY_RATE_RULES ([(5, 10.0), (20, 60.0)]) and EXPENSIFY_RATE_MARGIN
+    (0.5 s) let tests and simulators scale the windows; production leaves them unset.
+    """
     from django.conf import settings
 
     url = getattr(settings, "REDIS_URL", "")
     backend: ThrottleBackend = RedisBackend.from_url(url) if url else DatabaseBackend()
+    kwargs.setdefault("rules", getattr(settings, "EXPENSIFY_RATE_RULES", EXPENSIFY_RULES))
+    kwargs.setdefault("margin", getattr(settings, "EXPENSIFY_RATE_MARGIN", 0.5))
     return RateLimiter(f"expensify:{partner_user_id}", backend=backend, **kwargs)
 
 

@@ -140,6 +140,15 @@ def test_shared_limiter_picks_the_backend_from_settings(settings):
     assert isinstance(shared_limiter("p").backend, RedisBackend)
 
 
+def test_shared_limiter_rules_can_be_scaled_by_settings(settings):
+    settings.REDIS_URL = ""
+    assert shared_limiter("p").rules == ((5, 10.5), (20, 60.5))
+    settings.EXPENSIFY_RATE_RULES = [(5, 1.0)]
+    settings.EXPENSIFY_RATE_MARGIN = 0.0
+    limiter = shared_limiter("p")
+    assert limiter.rules == ((5, 1.0),) and limiter.key == "expensify:p"
+
+
 # --- several OS processes against the simulator, on scaled windows ---------------------------
 
 SCALED = [(5, 0.5), (20, 3.0)]
