@@ -437,7 +437,8 @@ class ExpensifyClient:
                 filters = {**base, "reportIDList": ",".join(batch)}
                 yield from self._render_and_read(filters=filters, limit=limit, counter=_Counter(), seen=seen)
             return
-        end = end_date or date.today()
+        # A day of slack: Expensify dates follow the submitter's time zone, which may be ahead.
+        end = end_date or date.today() + timedelta(days=1)
         if approved_after is not None and start_date is None:
             # Usually one render answers it all; windows only when it comes back full.
             counter = _Counter()

@@ -334,3 +334,14 @@ def test_limiter_store_outage_is_a_transient_error(sim, make_client):
     client = make_client(limiter=RateLimiter("k", backend=BrokenStore()), max_retry_seconds=0)
     with pytest.raises(ExpensifyTransientError, match="rate limiter is unavailable"):
         client.list_policies()
+
+
+def test_default_window_is_the_last_year_up_to_tomorrow(sim, make_client):
+    today = date.today()
+    load(sim, [
+        report("TODAY", created=today.isoformat(), submitted=today.isoformat()),
+        report("TOMORROW", created=(today + timedelta(days=1)).isoformat(), submitted=""),
+        report("ANCIENT", created="2020-01-01", submitted="2020-01-02"),
+    ])
+    client = make_client()
+    assert [r.report_id for r in client.export_reports(label="L")] == ["TODAY", "TOMORROW"]
