@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from hypothesis import given
+from hypothesis import settings as settings_h
+from hypothesis import strategies as st
 
 from connector.expensify.pacing import (
     EXPENSIFY_RULES,
@@ -235,3 +238,16 @@ def test_other_database_errors_are_not_retried():
 
     with pytest.raises(OperationalError):
         DatabaseBackend()._retry_locked(step)
+
+
+@settings_h(max_examples=80, deadline=None)
+@given(gaps=st.lists(st.floats(min_value=0, max_value=15, allow_nan=False), min_size=1, max_size=60))
+def test_any_arrival_pattern_stays_within_the_real_figures(gaps):
+    clock = FakeClock()
+    limiter = RateLimiter("k", backend=MemoryBackend(), margin=0.0, clock=clock, sleep=clock.sleep)
+    sent = []
+    for gap in gaps:
+        clock.now += gap  # the caller's own pause between requests
+        limiter.acquire()
+        sent.append(clock.now)
+    assert_real_limits(sent)
