@@ -934,6 +934,8 @@ def dry_run(*, company: Company, since: dt.date | None = None) -> list[DryRunEnt
             "report_id", flat=True
         )
     )
+    # A run refreshes a stale chart before building; so must its preview, or it rejects every account.
+    _refresh_chart_if_stale(company)
     gateway = open_gateway(settings_for_company(company))
     client = client_for_company(company)
     results: list[DryRunEntry] = []
