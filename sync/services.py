@@ -1032,10 +1032,12 @@ def reconcile(*, company: Company, since: dt.date | None = None) -> list[Reconci
                 status = "missing"
             else:
                 theirs = found.entry_no
-                theirs_total = sum(line.debit_cents for line in found.lines)
+                # The agent's lookup returns the lines; the SOAP service's FindGLJournalEntry does not.
                 their_lines = sorted((x.account, x.debit_cents, x.credit_cents) for x in found.lines)
                 our_lines = sorted((x.account, x.debit_cents, x.credit_cents) for x in entry.lines.all())
-                if found.entry_no != entry.sage_entry_no or their_lines != our_lines:
+                if found.lines:
+                    theirs_total = sum(line.debit_cents for line in found.lines)
+                if found.entry_no != entry.sage_entry_no or (found.lines and their_lines != our_lines):
                     status = "different"
                 elif newest is not None and newest.entry_no != found.entry_no:
                     status = "duplicated"
