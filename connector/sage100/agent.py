@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +33,7 @@ from connector.sage100.types import (
     StructureSegment,
 )
 
+logger = logging.getLogger(__name__)
 POST_PATH = "/v1/gl/journal-entries"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 PAGE_LIMIT = 1000
@@ -111,6 +113,13 @@ class AgentGateway:
             raise self._lost("SAGE_TIMEOUT", f"no answer in time ({type(exc).__name__})", is_post) from None
         except httpx.TransportError as exc:
             raise self._lost("CONNECTION_LOST", f"connection lost ({type(exc).__name__})", is_post) from None
+        logger.debug(
+            "Sage 100 agent %s for company %s: HTTP %s in %.3f s",
+            path,
+            s.company_code,
+            response.status_code,
+            response.elapsed.total_seconds(),
+        )
         return self._answer(response, is_post)
 
     def _lost(self, code: str, what: str, is_post: bool) -> SageError:

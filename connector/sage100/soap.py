@@ -104,6 +104,12 @@ class HttpxTransport(zeep.Transport):
         """POST the envelope; bodies are not logged (they hold the Sage password)."""
         self.sent = True
         response = self.client.post(address, content=message, headers=headers)
+        self.logger.debug(
+            "Sage 100 SOAP %s: HTTP %s in %.3f s",
+            headers.get("SOAPAction", "?"),
+            response.status_code,
+            response.elapsed.total_seconds(),
+        )
         content = response.content
         if _DTD.search(content[:4096]):
             raise UnsafeAnswer
