@@ -752,7 +752,7 @@ def _run_locked(
                 company=company,
                 context=BuildContext.load(company, periods),
                 gateway_factory=lambda: open_gateway(sage_settings),
-                slots=WriteSlots(company.code, limit),
+                slots=WriteSlots.for_company(company, ping),
                 policy=RetryPolicy.for_company(company),
                 actor=actor,
                 holder=holder,
