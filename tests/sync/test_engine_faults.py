@@ -19,18 +19,22 @@ from sync import leases
 from sync.models import EntryState, ExpenseReport, JournalEntry, ReportState, RunOutcome
 from sync.services import payload_of
 from tests.sync.conftest import (
+    LABEL,
     audit,
     demo_reports,
+    exp_control,
     lines_of,
     load_reports,
     make_past,
     mark_requests,
+    marks,
     on_postgres,
     reference_counts,
     run,
     sage_entries,
     sage_faults,
     sage_posts,
+    sage_stats,
     states,
 )
 
@@ -280,6 +284,49 @@ def test_a_lookup_that_fails_keeps_the_report_unknown(denver, expensify_sim, sag
     assert_posted_once(denver, expensify_sim, sage_sim)
 
 
+def test_marking_fails_after_posting_then_the_next_run_marks_without_posting_again(
+    denver, expensify_sim, sage_sim
+):
+    def refuse_the_mark(phase: str, done: int, total: int) -> None:
+        if phase == "post":  # posted; the next render Expensify receives is the mark
+            exp_control(
+                expensify_sim, "/_sim/faults", {"next": [{"kind": "json_error", "code": 410, "on": "file"}]}
+            )
+
+    first = run(denver, progress=refuse_the_mark)
+
+    assert first.outcome == RunOutcome.FAILED
+    assert "marking exported failed" in first.message
+    assert states(denver) == {DENVER: ReportState.POSTED}
+    assert reference_counts(sage_sim) == {DENVER_REF: 1}
+    assert marks(expensify_sim) == {}
+
+    second = run(denver)
+
+    assert (second.outcome, second.reports_posted, second.reports_exported) == (RunOutcome.SUCCESS, 0, 1)
+    assert states(denver) == {DENVER: ReportState.EXPORTED}
+    assert reference_counts(sage_sim) == {DENVER_REF: 1}
+    assert marks(expensify_sim) == {DENVER: [LABEL]}
+    assert len(audit(denver, "posted", DENVER)) == 1
+
+
+def test_an_expensify_outage_does_not_hold_back_reports_already_in_the_ledger(
+    denver, expensify_sim, sage_sim
+):
+    sage_faults(sage_sim, {"fault": "unavailable", "times": None})
+    run(denver)
+    sage_faults(sage_sim)
+    make_past(denver, DENVER)
+    exp_control(expensify_sim, "/_sim/faults", {"next": [{"kind": "json_error", "code": 410, "on": "file"}]})
+
+    sync_run = run(denver)
+
+    assert sync_run.outcome == RunOutcome.FAILED
+    assert "Expensify export failed" in sync_run.message
+    assert audit(denver, "export_failed")
+    assert_posted_once(denver, expensify_sim, sage_sim)
+
+
 # -- 8. runs at once -----------------------------------------------------------------------------------
 
 
@@ -295,6 +342,20 @@ def test_a_run_while_another_holds_the_lease_is_skipped(abc, expensify_sim, sage
 
     leases.release("run:ABC", holder="other-worker")
     assert run(abc).reports_posted == 4
+
+
+def test_a_lease_left_by_a_dead_run_is_taken_over_once_expired(abc, expensify_sim, sage_sim):
+    from connector.models import Lease
+
+    Lease.objects.create(
+        key="run:ABC", holder="dead-host:1:0", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    taken = run(abc)
+
+    assert taken.outcome == RunOutcome.PARTIAL
+    assert taken.reports_posted == 4
+    assert not Lease.objects.filter(key="run:ABC").exists()  # released at the end of the run
 
 
 def test_a_stale_list_of_reports_never_posts_one_again(abc, expensify_sim, sage_sim, monkeypatch):
@@ -381,9 +442,38 @@ def test_concurrent_runs_without_the_lease_never_duplicate_an_entry(
     runs = _in_threads(4, lambda: run(abc))
 
     assert all(not isinstance(r, Exception) for r in runs), runs
+    stats = sage_stats(sage_sim)
+    assert stats["maxInFlight"]["ABC"] <= 2  # the write limit holds across every run and thread
+    assert stats["overLimit"] == 0
     counts = reference_counts(sage_sim)
     assert counts == {f"EXP {r}": 1 for r in ["R00X9oNOn2MO", "83647", "R01Lisb0aUd1", "R02PhX3nIxQ7"]}
     assert sum(r.reports_posted for r in runs) == 4
     for report_id in ["R00X9oNOn2MO", "83647", "R01Lisb0aUd1", "R02PhX3nIxQ7"]:
         assert len(audit(abc, "posted", report_id)) == 1
         assert states(abc)[report_id] == ReportState.EXPORTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_run_posts_in_parallel_within_the_write_limit(abc, expensify_sim, sage_sim, transport):
+    if not on_postgres():
+        pytest.skip("reports post in threads only on PostgreSQL")
+    Company.objects.filter(pk=abc.pk).update(max_concurrent_writes=3)  # the agent advertises 2
+    CategoryMapping.objects.create(company=abc, category="Team Offsite", account="6110-00-000")
+    sage_faults(sage_sim, writeLatency=0.1)
+
+    sync_run = run(abc)
+
+    assert (sync_run.reports_posted, sync_run.reports_exported, sync_run.reports_failed) == (5, 5, 1)
+    stats = sage_stats(sage_sim)
+    if transport == "agent":  # min(company 3, ping's 2)
+        assert stats["maxInFlight"]["ABC"] <= 2
+        assert stats["overLimit"] == 0
+    else:  # no ping over SOAP: the company's 3 is the limit; Sage's TOO_MANY_WRITES answers are retried
+        assert stats["maxInFlight"]["ABC"] <= 3
+    expected = {
+        f"EXP {r}": 1 for r in ["R00X9oNOn2MO", "83647", "R01Lisb0aUd1", "R02PhX3nIxQ7", "R03OffS1te22"]
+    }
+    assert reference_counts(sage_sim) == expected
+    assert lines_of(abc, DENVER) == DENVER_LINES
+    assert len(audit(abc, "expense_posted")) == 3 + 3 + 3 + 2 + 2
+    assert all(row.sage_entry_no for row in audit(abc, "expense_posted"))
