@@ -442,6 +442,25 @@ def test_wrong_sage_password_found_at_the_first_post_keeps_that_report_ready(abc
     assert reference_counts(sage_sim) == {}
 
 
+def test_a_sage_user_without_posting_rights_stops_the_company_at_the_first_post(abc, expensify_sim, sage_sim):
+    from simulators.sage100.demo import DEMO_READONLY_PASSWORD, DEMO_READONLY_USERNAME
+
+    load_reports(expensify_sim, demo_reports("R00X9oNOn2MO", "83647"))
+    connection = Company.objects.get(pk=abc.pk).sage
+    connection.sage_username = DEMO_READONLY_USERNAME
+    connection.sage_password = DEMO_READONLY_PASSWORD
+    connection.save()
+
+    failed = run(abc)
+
+    assert failed.outcome == RunOutcome.FAILED
+    assert "lacks General Ledger rights" in Company.objects.get(pk=abc.pk).blocked_reason
+    assert set(states(abc).values()) <= {ReportState.NEW, ReportState.READY}
+    assert GLAccount.objects.filter(company=abc).exists()  # reads were allowed
+    assert reference_counts(sage_sim) == {}
+    assert marks(expensify_sim) == {}
+
+
 def test_a_command_run_after_the_fix_clears_the_block_and_posts(abc, expensify_sim, sage_sim):
     abc.sage.sage_password = "wrong-password-Zz1"
     abc.sage.save()
@@ -463,6 +482,79 @@ def test_a_command_run_after_the_fix_clears_the_block_and_posts(abc, expensify_s
     assert Company.objects.get(pk=abc.pk).blocked_reason == ""
     assert reference_counts(sage_sim) == ONE_EACH
     assert audit(abc, "company_resumed")
+
+
+# -- more report lifecycles ----------------------------------------------------------------------------
+
+
+def test_a_report_that_nets_to_zero_posts_nothing_but_is_marked_and_audited(abc, expensify_sim, sage_sim):
+    fee = expense("9000000031", 50000, category="Conference Fees", merchant="Summit")
+    refund = expense("9000000032", -50000, category="Conference Fees", merchant="Summit (refund)")
+    load_reports(expensify_sim, [report("RZERO0000001", [fee, refund])])
+
+    sync_run = run(abc)
+
+    assert sync_run.outcome == RunOutcome.SUCCESS
+    assert states(abc) == {"RZERO0000001": ReportState.EXPORTED}
+    assert reference_counts(sage_sim) == {}
+    assert not JournalEntry.objects.filter(state=EntryState.POSTED).exists()
+    assert marks(expensify_sim) == {"RZERO0000001": [LABEL]}
+    rows = audit(abc, "expense_not_posted", "RZERO0000001")
+    assert [(r.transaction_ref, r.amount_cents, r.account) for r in rows] == [
+        ("9000000031", 50000, "6100-01-000"),
+        ("9000000032", -50000, "6100-01-000"),
+    ]
+    assert len(audit(abc, "nothing_to_post", "RZERO0000001")) == 1
+
+
+def test_a_report_edited_before_it_posted_posts_its_new_revision(abc, expensify_sim, sage_sim):
+    run(abc)
+    assert states(abc)["R03OffS1te22"] == ReportState.NEEDS_MAPPING
+    # The employee recategorises the offsite and trims the groceries; it is approved again.
+    edited = with_amount(demo_reports(), "R03OffS1te22", "8832150002", 15000)
+    for item in edited:
+        if item["reportID"] == "R03OffS1te22":
+            item["transactionList"][0]["category"] = "Meals & Entertainment"
+    load_reports(expensify_sim, edited)
+
+    second = run(abc)
+
+    assert second.reports_posted == 1
+    assert states(abc)["R03OffS1te22"] == ReportState.EXPORTED
+    assert lines_of(abc, "R03OffS1te22") == {
+        ("6110-00-000", 235000 + 15000, 0),
+        ("2150-00-000", 0, 235000),
+        ("2100-00-000", 0, 15000),
+    }
+    assert len(audit(abc, "revised", "R03OffS1te22")) == 1
+    assert reference_counts(sage_sim)["EXP R03OffS1te22"] == 1
+    assert ExpenseReport.objects.get(report_id="R03OffS1te22").total_cents == 250000
+
+
+def test_replay_command_with_failed_takes_every_failed_and_unmapped_report(abc, expensify_sim, sage_sim):
+    run(abc)
+    fix_gifts(abc)
+    CategoryMapping.objects.create(company=abc, category="Team Offsite", account="6110-00-000")
+
+    call_command("replay", "--failed", company="ABC")
+
+    assert set(states(abc).values()) == {ReportState.EXPORTED}
+    assert reference_counts(sage_sim) == {**ONE_EACH, "EXP R04G1fts0Nov": 1, "EXP R03OffS1te22": 1}
+    assert sorted(mark_requests(expensify_sim)) == sorted([*POSTED_IDS, "R03OffS1te22", "R04G1fts0Nov"])
+
+
+def test_detail_shape_posts_one_line_per_expense(abc, expensify_sim, sage_sim):
+    Company.objects.filter(pk=abc.pk).update(entry_shape="detail")
+    load_reports(expensify_sim, demo_reports("R00X9oNOn2MO"))
+
+    run(abc)
+
+    entry = JournalEntry.objects.get(report__report_id="R00X9oNOn2MO")
+    debits = [(line.account, line.debit_cents) for line in entry.lines.filter(debit_cents__gt=0)]
+    assert sorted(debits) == [("6100-01-000", 48620), ("6100-01-000", 61275), ("6110-01-000", 4318)]
+    assert any("8832110002" in line.comment for line in entry.lines.all())
+    (in_sage,) = sage_entries(sage_sim)
+    assert len(in_sage["lines"]) == 4
 
 
 # -- 11. money stays integer ---------------------------------------------------------------------------
