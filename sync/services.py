@@ -218,8 +218,8 @@ def upsert_report(*, company: Company, parsed: ExpensifyReport, actor: str) -> t
         return report, "revised"
 
 
-def upsert_rejected(*, company: Company, rejected: RejectedReport, actor: str) -> ExpenseReport:
-    """A report whose export data is unusable: kept, failed, with the reason."""
+def upsert_rejected(*, company: Company, rejected: RejectedReport, actor: str) -> tuple[ExpenseReport, bool]:
+    """A report whose export data is unusable: kept, failed, with the reason; True if it failed just now."""
     with transaction.atomic():
         report, created = ExpenseReport.objects.select_for_update().get_or_create(
             company=company,
@@ -234,13 +234,15 @@ def upsert_rejected(*, company: Company, rejected: RejectedReport, actor: str) -
                 "last_error": rejected.reason,
             },
         )
+        failed_now = created
         if not created and report.state in (ReportState.NEW, ReportState.READY, ReportState.NEEDS_MAPPING):
             report.state = ReportState.FAILED
             report.last_error = rejected.reason
             report.save(update_fields=["state", "last_error", "updated_at"])
-        if created or report.last_error == rejected.reason:
+            failed_now = True
+        if failed_now:
             record(action="rejected", actor=actor, report=report, message=rejected.reason)
-    return report
+    return report, failed_now
 
 
 # ---------------------------------------------------------------------------------------------
@@ -719,7 +721,9 @@ def _run_locked(
         for parsed in _export(client, company, options):
             counts.add("seen")
             if isinstance(parsed, RejectedReport):
-                upsert_rejected(company=company, rejected=parsed, actor=actor)
+                _report, failed_now = upsert_rejected(company=company, rejected=parsed, actor=actor)
+                if failed_now:
+                    counts.add("failed")
                 continue
             _report, what = upsert_report(company=company, parsed=parsed, actor=actor)
             if what == "changed":
