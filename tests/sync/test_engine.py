@@ -557,6 +557,29 @@ def test_detail_shape_posts_one_line_per_expense(abc, expensify_sim, sage_sim):
     assert len(in_sage["lines"]) == 4
 
 
+def test_a_report_with_unusable_data_fails_once_and_the_run_says_so(abc, expensify_sim, sage_sim):
+    unusable = report("RBAD00000001", [expense("9000000041", 1000)])
+    unusable["currency"] = ""
+    load_reports(expensify_sim, [unusable, report("RGOOD0000001", [expense("9000000042", 1000)])])
+
+    first = run(abc)
+
+    assert states(abc) == {"RBAD00000001": ReportState.FAILED, "RGOOD0000001": ReportState.EXPORTED}
+    assert "currency" in ExpenseReport.objects.get(report_id="RBAD00000001").last_error
+    assert (first.outcome, first.reports_failed) == (RunOutcome.PARTIAL, 1)
+    assert reference_counts(sage_sim) == {"EXP RGOOD0000001": 1}
+    second = run(abc)
+    assert second.reports_failed == 0  # failed before; nothing new went wrong
+    assert len(audit(abc, "rejected", "RBAD00000001")) == 1
+
+    # Fixed in Expensify: the next run posts it.
+    unusable["currency"] = "USD"
+    load_reports(expensify_sim, [unusable])
+    run(abc)
+    assert states(abc)["RBAD00000001"] == ReportState.EXPORTED
+    assert reference_counts(sage_sim) == {"EXP RGOOD0000001": 1, "EXP RBAD00000001": 1}
+
+
 # -- 11. money stays integer ---------------------------------------------------------------------------
 
 
