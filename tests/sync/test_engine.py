@@ -484,6 +484,39 @@ def test_a_command_run_after_the_fix_clears_the_block_and_posts(abc, expensify_s
     assert audit(abc, "company_resumed")
 
 
+def test_a_wrong_sage_url_stops_the_company_as_a_configuration_error(abc, expensify_sim, sage_sim, transport):
+    connection = Company.objects.get(pk=abc.pk).sage
+    connection.base_url = sage_sim.base_url + ("/nothing-here" if transport == "agent" else "/wrong.svc")
+    connection.save()
+
+    failed = run(abc)
+
+    assert failed.outcome == RunOutcome.FAILED
+    reason = Company.objects.get(pk=abc.pk).blocked_reason
+    assert "URL looks wrong" in reason
+    assert set(states(abc).values()) == {ReportState.NEW}
+    assert reference_counts(sage_sim) == {}
+
+
+def test_sage_out_of_reach_fails_the_run_without_stopping_the_company(
+    abc, expensify_sim, sage_sim, transport
+):
+    connection = Company.objects.get(pk=abc.pk).sage
+    connection.base_url = "http://127.0.0.1:9" + (
+        "" if transport == "agent" else "/ebusinesswebservices/masservice.svc"
+    )
+    connection.save()
+
+    failed = run(abc)
+
+    assert failed.outcome == RunOutcome.FAILED
+    assert "Sage 100 unavailable" in failed.message
+    assert Company.objects.get(pk=abc.pk).blocked_reason == ""  # a schedule keeps trying
+    assert set(states(abc).values()) == {ReportState.NEW}
+    assert audit(abc, "sage_unavailable")
+    assert marks(expensify_sim) == {}
+
+
 # -- more report lifecycles ----------------------------------------------------------------------------
 
 
