@@ -733,6 +733,8 @@ def _run_locked(
             leases.renew(lease_key, holder=holder, seconds=RUN_LEASE_SECONDS)
     except ExpensifyAuthError as exc:
         _stop_company(company, str(exc), actor=actor)
+        if client is not None:
+            client.close()
         return RunOutcome.FAILED, str(exc)
     except ExpensifyError as exc:
         # Reports stored by earlier runs can still post; the export is tried again next run.
@@ -743,8 +745,9 @@ def _run_locked(
             run.expensify_calls = getattr(client, "calls", 0)
 
     # 2. Post what is ready, within the company's write limit.
-    sage_settings = settings_for_company(company)
+    stopped = ""
     try:
+        sage_settings = settings_for_company(company)
         _refresh_chart_if_stale(company)
         probe = open_gateway(sage_settings)
         try:
@@ -767,12 +770,10 @@ def _run_locked(
             _post_all(poster, pending, limit, options, lease_key, holder)
         finally:
             probe.close()
-    except CompanyStopped as exc:
-        _stop_company(company, str(exc), actor=actor)
-        return RunOutcome.FAILED, str(exc)
-    except SageCompanyError as exc:
-        _stop_company(company, str(exc), actor=actor)
-        return RunOutcome.FAILED, str(exc)
+    except (CompanyStopped, SageCompanyError) as exc:
+        # Stop the company, but still mark what this run posted before it stopped.
+        stopped = str(exc)
+        _stop_company(company, stopped, actor=actor)
     except SageError as exc:
         problems.append(f"Sage 100 unavailable: {exc}")
         record(action="sage_unavailable", actor=actor, company=company, message=str(exc))
@@ -791,6 +792,8 @@ def _run_locked(
             run.expensify_calls = getattr(client, "calls", 0)
             client.close()
 
+    if stopped:
+        return RunOutcome.FAILED, stopped
     if company.blocked_reason and not problems:
         Company.objects.filter(pk=company.pk).update(blocked_reason="")
         record(action="company_resumed", actor=actor, company=company, message="run succeeded")
