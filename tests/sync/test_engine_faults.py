@@ -327,6 +327,36 @@ def test_an_expensify_outage_does_not_hold_back_reports_already_in_the_ledger(
     assert_posted_once(denver, expensify_sim, sage_sim)
 
 
+def test_a_company_stopped_mid_run_still_marks_what_it_posted(abc, expensify_sim, sage_sim):
+    load_reports(expensify_sim, demo_reports(DENVER, "83647"))
+
+    def password_changed_in_sage(phase: str, done: int, total: int) -> None:
+        if phase == "post" and done == 1:
+            sage_faults(sage_sim, {"fault": "auth", "ops": "all", "times": None})
+
+    stopped = run(abc, progress=password_changed_in_sage)
+
+    assert stopped.outcome == RunOutcome.FAILED
+    assert "Sage 100 refused" in Company.objects.get(pk=abc.pk).blocked_reason
+    assert states(abc) == {DENVER: ReportState.EXPORTED, "83647": ReportState.READY}
+    assert marks(expensify_sim) == {DENVER: [LABEL]}
+    assert reference_counts(sage_sim) == {DENVER_REF: 1}
+
+
+def test_a_company_without_a_sage_connection_is_stopped_with_a_plain_reason(abc, expensify_sim, sage_sim):
+    from connector.models import SageConnection
+
+    SageConnection.objects.filter(company=abc).delete()
+
+    stopped = run(abc)
+
+    assert stopped.outcome == RunOutcome.FAILED
+    reason = Company.objects.get(pk=abc.pk).blocked_reason
+    assert reason == "Company ABC has no Sage 100 connection set up."
+    assert stopped.message == reason
+    assert set(states(abc).values()) == {ReportState.NEW}
+
+
 # -- 8. runs at once -----------------------------------------------------------------------------------
 
 
