@@ -446,7 +446,7 @@ def record_posted(
             currency=report.currency,
             sage_entry_no=result.entry_no,
             sage_batch_no=result.batch_no,
-            message=f"entry {result.entry_no} batch {result.batch_no} dated {result.posting_date} ({how})",
+            message=f"batch {result.batch_no}, dated {result.posting_date} ({how})",
             detail={"idempotency_key": entry.idempotency_key, "replayed": result.replayed},
         )
 
