@@ -148,9 +148,9 @@ class ExpensifyClient:
     def _clean(self, text: str) -> str:
         return text.replace(self._secret, MASK) if self._secret else text
 
-    def _acquire_slot(self) -> None:
+    def _limiter_step(self, step: Callable[[], T]) -> T:
         try:
-            self.rate_wait_seconds += self.limiter.acquire()
+            return step()
         except Exception as exc:
             # Redis or the database being down is an outage to retry, not a crash of the run.
             if _is_store_error(exc):
@@ -160,8 +160,21 @@ class ExpensifyClient:
                 ) from exc
             raise
 
+    def _release_slot(self) -> None:
+        # Counted from when the answer was read: Expensify saw the request before that.
+        try:
+            self.limiter.release()
+        except Exception as exc:
+            if not _is_store_error(exc):
+                raise
+            # The request itself went fine; its in-flight entry simply expires later.
+            logger.warning(
+                "Could not record an Expensify request in the shared rate limiter (%s)",
+                type(exc).__name__,
+            )
+
     def _send_once(self, job: dict[str, Any], template: str | None) -> _Answer:
-        self._acquire_slot()
+        self.rate_wait_seconds += self._limiter_step(self.limiter.acquire)
         self.calls += 1
         form = {"requestJobDescription": json.dumps({**job, "credentials": self._credentials()})}
         if template is not None:
@@ -185,6 +198,8 @@ class ExpensifyClient:
             raise ExpensifyTransientError(
                 f"Could not reach Expensify at {self.base_url}: {type(exc).__name__}."
             ) from exc
+        finally:
+            self._release_slot()
         body.seek(0)
         answer = _Answer(status=status, retry_after=retry_after, body=body, size=size)
         try:

@@ -321,7 +321,10 @@ def test_plus_signs_in_the_template_arrive_intact(sim, make_client, monkeypatch)
 
 
 class BrokenStore:
-    def try_acquire(self, key, now, rules):
+    def try_acquire(self, key, now, rules, hold):
+        raise ConnectionRefusedError("redis is down")
+
+    def release(self, key, token, at):
         raise ConnectionRefusedError("redis is down")
 
     def block_until(self, key, until):
