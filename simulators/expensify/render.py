@@ -8,16 +8,24 @@ which renders the real template with real FreeMarker).
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
+
+_C_CONTEXT = Context(prec=200, rounding=ROUND_HALF_EVEN)
+
+
+def _c(value: int | float | Decimal) -> Decimal:
+    """FreeMarker's ?c: at most 16 fraction digits, rounded half-even, no exponent."""
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1), context=_C_CONTEXT)
+    return number.quantize(Decimal("1e-16"), context=_C_CONTEXT).normalize(_C_CONTEXT)
 
 
 def _number_text(value: int | float | Decimal) -> str:
-    # FreeMarker's ?c: integers plainly, decimals without exponent.
     if isinstance(value, int):
         return str(value)
-    text = format(Decimal(str(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return format(_c(value), "f")
 
 
 def _s(value: Any) -> str:
@@ -32,11 +40,14 @@ def _s(value: Any) -> str:
 
 
 def _n(value: Any) -> Any:
-    """<@n v/>: numbers stay numbers, non-blank text passes as text, else null."""
+    """<@n v/>: numbers stay numbers (as ?c prints them), non-blank text passes as text, else null."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float, Decimal)):
+    if isinstance(value, int):
         return value
+    if isinstance(value, (float, Decimal)):
+        number = _c(value)
+        return int(number) if number == number.to_integral_value() else float(number)
     if isinstance(value, str) and value != "":
         return value
     return None

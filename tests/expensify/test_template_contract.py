@@ -78,3 +78,48 @@ def test_demo_data_renders_into_six_approved_reports_and_one_pending(freemarker)
     assert len(parsed) == 7
     categories = {e.category for p in parsed if isinstance(p, ExpensifyReport) for e in p.expenses}
     assert {"Team Offsite", "Client Gifts"} <= categories
+
+
+ODD_TEXT = ['"', "\\", "\n", "\r\n", "\t", "\x00", "\x1f", "\u2028", "</script>", "<!--", "]]>",
+            "caf\u00e9", "\U0001F680", "R\\:D", ":", "${x}", "<#if>", "+", "%2B", "&amp;", " "]
+ODD_VALUES: list[Any] = [None, "", "0", "12", "12.50", "true", "TRUE", "false", True, False, 0, -1,
+                         123456789012, 12.5, 0.30000000000000004, 1e20, [], ["a"], {}, {"k": "v"}]
+
+
+def random_text(rng: Any) -> str:
+    return "".join(rng.choice(ODD_TEXT) + rng.choice(["", "x", "Zz9"]) for _ in range(rng.randint(0, 5)))
+
+
+def random_model(rng: Any) -> dict[str, Any]:
+    expense_fields = ["transactionID", "merchant", "modifiedMerchant", "category", "categoryGlCode",
+                      "tag", "tagGlCode", "currency", "amount", "convertedAmount", "modifiedAmount",
+                      "reimbursable", "billable", "created", "modifiedCreated", "comment", "type",
+                      "receiptID"]
+    report_fields = ["reportID", "reportName", "status", "accountEmail", "policyID", "policyName",
+                     "currency", "total", "created", "submitted", "approved"]
+
+    def fill(fields: list[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name in fields:
+            roll = rng.random()
+            if roll < 0.15:
+                continue  # missing
+            data[name] = rng.choice(ODD_VALUES) if roll < 0.5 else random_text(rng)
+        return data
+
+    reports = []
+    for _ in range(rng.randint(0, 3)):
+        report_data = fill(report_fields)
+        if rng.random() < 0.9:
+            report_data["transactionList"] = [fill(expense_fields) for _ in range(rng.randint(0, 4))]
+        reports.append(report_data)
+    return {"reports": reports}
+
+
+def test_simulator_matches_freemarker_on_random_odd_data(freemarker):
+    import random
+
+    rng = random.Random(20261125)
+    models = [random_model(rng) for _ in range(200)]
+    for model, output in zip(models, freemarker(models), strict=True):
+        assert json.loads(output) == json.loads(render_export(model["reports"])), model
