@@ -18,6 +18,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings_test")
 
 
+def seconds_at_real_limits(requests: int) -> float:
+    """Least wall time for this many requests under 5/10 s and 20/60 s (answers taking 0 s)."""
+    from connector.expensify.pacing import EXPENSIFY_RULES, wait_needed
+
+    now, sent = 0.0, []
+    for _ in range(requests):
+        now += wait_needed(sent, now, EXPENSIFY_RULES)
+        sent.append(now)
+    return now
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=1000)
@@ -51,7 +62,8 @@ def main() -> int:
             stats = client.last_export
             print(f"{size:>6} reports (limit {args.limit}): {got} returned, {client.calls} requests "
                   f"({stats.renders} renders, {stats.downloads} downloads, "
-                  f"{stats.windows_split} windows split)")
+                  f"{stats.windows_split} windows split); at Expensify's limits "
+                  f">= {seconds_at_real_limits(client.calls):.0f} s")
             client.close()
     return 0
 

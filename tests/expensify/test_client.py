@@ -348,3 +348,11 @@ def test_default_window_is_the_last_year_up_to_tomorrow(sim, make_client):
     ])
     client = make_client()
     assert [r.report_id for r in client.export_reports(label="L")] == ["TODAY", "TOMORROW"]
+
+
+@pytest.mark.parametrize(("partner", "secret"), [("", SECRET), (PARTNER_ID, "")])
+def test_incomplete_credentials_are_an_auth_error(sim, partner, secret):
+    from connector.expensify import ExpensifyClient
+
+    with pytest.raises(ExpensifyAuthError, match="incomplete"):
+        ExpensifyClient(base_url=sim.base_url, partner_user_id=partner, partner_user_secret=secret)
