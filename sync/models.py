@@ -38,6 +38,9 @@ class ExpenseReport(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     change_summary = models.TextField(blank=True, help_text="What changed after posting.")
+    changed_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="The revision seen after posting (flagged once, or accepted)."
+    )
     claimed_by = models.CharField(max_length=200, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     exported_at = models.DateTimeField(null=True, blank=True)

@@ -194,13 +194,16 @@ def upsert_report(*, company: Company, parsed: ExpensifyReport, actor: str) -> t
                 message=f"{len(parsed.expenses)} expense(s), approved {parsed.approved or 'date unknown'}",
             )
             return report, "new"
-        if report.fingerprint == fingerprint:
-            return report, "unchanged"
+        if fingerprint in (report.fingerprint, report.changed_fingerprint):
+            return report, "unchanged"  # the same revision, or a change already flagged or accepted
         if report.state in (ReportState.POSTED, ReportState.EXPORTED, ReportState.CHANGED):
             # Never repost automatically: a person decides (reverse and repost, or ignore).
             summary = describe_difference(selectors.report_input(report), report_input_from_export(parsed))
             ExpenseReport.objects.filter(pk=report.pk).update(
-                state=ReportState.CHANGED, change_summary=summary, updated_at=timezone.now()
+                state=ReportState.CHANGED,
+                change_summary=summary,
+                changed_fingerprint=fingerprint,
+                updated_at=timezone.now(),
             )
             record(action="changed_after_posting", actor=actor, report=report, message=summary)
             report.refresh_from_db()

@@ -76,7 +76,9 @@ def test_operator_replays_a_failed_report_after_fixing_its_mapping(synced: Compa
 def test_replay_skips_reports_that_are_not_replayable(synced: Company) -> None:
     posted = ExpenseReport.objects.get(report_id="R00X9oNOn2MO")
     response = operator().post(
-        "/admin/sync/expensereport/", {"action": "replay_reports", "_selected_action": [posted.pk]}, follow=True
+        "/admin/sync/expensereport/",
+        {"action": "replay_reports", "_selected_action": [posted.pk]},
+        follow=True,
     )
     assert "skipped R00X9oNOn2MO" in response.content.decode()
     assert posted.entries.count() == 1
@@ -84,7 +86,9 @@ def test_replay_skips_reports_that_are_not_replayable(synced: Company) -> None:
 
 def test_replay_needs_a_post(synced: Company) -> None:
     report = ExpenseReport.objects.get(report_id="R04G1fts0Nov")
-    response = operator().get(f"/admin/sync/expensereport/?action=replay_reports&_selected_action={report.pk}")
+    response = operator().get(
+        f"/admin/sync/expensereport/?action=replay_reports&_selected_action={report.pk}"
+    )
     assert response.status_code in (200, 302)
     report.refresh_from_db()
     assert report.state == ReportState.FAILED
@@ -130,7 +134,9 @@ def test_sync_now_queues_a_task(synced: Company) -> None:
 def test_accept_change_keeps_the_posted_entry(synced: Company) -> None:
     report = ExpenseReport.objects.get(report_id="R00X9oNOn2MO")
     ExpenseReport.objects.filter(pk=report.pk).update(state=ReportState.CHANGED, change_summary="total 1 → 2")
-    operator().post("/admin/sync/expensereport/", {"action": "accept_change", "_selected_action": [report.pk]})
+    operator().post(
+        "/admin/sync/expensereport/", {"action": "accept_change", "_selected_action": [report.pk]}
+    )
     report.refresh_from_db()
     assert report.state == ReportState.EXPORTED
     assert report.audit_events.filter(action="change_accepted").exists()

@@ -385,6 +385,31 @@ def test_report_changed_after_posting_is_flagged_not_reposted(abc, expensify_sim
     assert third.reports_posted == 0
     assert reference_counts(sage_sim) == ONE_EACH
     assert states(abc)["R00X9oNOn2MO"] == ReportState.CHANGED
+    # Flagged once: the same revision seen again is not flagged or audited again.
+    assert third.reports_changed == 0
+    assert len(audit(abc, "changed_after_posting", "R00X9oNOn2MO")) == 1
+
+
+@pytest.mark.parametrize("transport", ["agent"])
+def test_accepted_change_is_not_flagged_again(abc, expensify_sim, sage_sim, admin_client):
+    run(abc)
+    edited = with_amount(demo_reports(), "R00X9oNOn2MO", "8832110002", 65000)
+    load_reports(expensify_sim, edited, marks={})
+    run(abc)
+    report = ExpenseReport.objects.get(report_id="R00X9oNOn2MO")
+    admin_client.post(
+        "/admin/sync/expensereport/", {"action": "accept_change", "_selected_action": [report.pk]}
+    )
+    assert states(abc)["R00X9oNOn2MO"] == ReportState.EXPORTED
+
+    later = run(abc)
+
+    assert later.reports_changed == 0
+    assert states(abc)["R00X9oNOn2MO"] == ReportState.EXPORTED
+    assert reference_counts(sage_sim) == ONE_EACH
+    # A further edit is a new revision: flagged again.
+    load_reports(expensify_sim, with_amount(edited, "R00X9oNOn2MO", "8832110003", 5000), marks={})
+    assert run(abc).reports_changed == 1
 
 
 # -- 6. credentials ------------------------------------------------------------------------------------

@@ -47,8 +47,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{company.code}: replay {run.get_outcome_display()} — posted {run.reports_posted}, exported "
             f"{run.reports_exported}, failed {run.reports_failed}, "
-            f"needs mapping {run.reports_needing_mapping}"
-            + (f"\n  {run.message}" if run.message else "")
+            f"needs mapping {run.reports_needing_mapping}" + (f"\n  {run.message}" if run.message else "")
         )
         still_bad = [s for s in states.values() if s not in (ReportState.POSTED, ReportState.EXPORTED)]
         if run.outcome not in ("success",) or still_bad:
