@@ -212,7 +212,14 @@ class ExpensifyClient:
     def _check_http(self, answer: _Answer) -> None:
         if answer.status == 429:
             # Every worker on this partner user backs off, not only this one.
-            self.limiter.penalize(answer.retry_after or self.limiter.rules[0][1])
+            try:
+                self.limiter.penalize(answer.retry_after or self.limiter.rules[0][1])
+            except Exception as exc:
+                if not _is_store_error(exc):
+                    raise
+                logger.warning(
+                    "Could not share a 429 back-off through the rate limiter (%s)", type(exc).__name__
+                )
             raise ExpensifyTransientError(
                 f"Expensify rate-limited partner user ID '{self.partner_user_id}' (HTTP 429).",
                 retry_after=answer.retry_after,

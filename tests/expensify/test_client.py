@@ -356,3 +356,18 @@ def test_incomplete_credentials_are_an_auth_error(sim, partner, secret):
 
     with pytest.raises(ExpensifyAuthError, match="incomplete"):
         ExpensifyClient(base_url=sim.base_url, partner_user_id=partner, partner_user_secret=secret)
+
+
+def test_429_stays_a_typed_error_when_the_limiter_store_is_down(sim, make_client):
+    from connector.expensify import RateLimiter
+    from connector.expensify.pacing import MemoryBackend
+
+    class PenaltyFails(MemoryBackend):
+        def block_until(self, key, until):
+            raise ConnectionRefusedError("redis is down")
+
+    sim_control(sim, "/_sim/faults", {"next": [{"kind": "429", "retry_after": 0.1}]})
+    client = make_client(limiter=RateLimiter("k", backend=PenaltyFails(), rules=()),
+                         max_retry_seconds=0)
+    with pytest.raises(ExpensifyTransientError, match="429"):
+        client.list_policies()
