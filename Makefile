@@ -40,12 +40,20 @@ lint: install
 	$(VENV)/bin/mypy
 
 test-sqlite: install freemarker
-	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)
 
 test-postgres: install freemarker
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres
+
+# The heavy runs: crash and chaos on PostgreSQL + Redis with real qcluster processes (docs/reliability.md).
+chaos: install
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -p no:xdist tests/chaos $(PYTEST_ARGS)
+
+# Benchmarks (not tests): print figures and write docs/performance.md (docs/performance.md says how).
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
