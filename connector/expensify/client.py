@@ -132,6 +132,7 @@ class ExpensifyClient:
         return f"ExpensifyClient(base_url={self.base_url!r}, partner_user_id={self.partner_user_id!r})"
 
     def close(self) -> None:
+        """Close the HTTP connection pool (also done by `with ExpensifyClient(...)`)."""
         self._http.close()
 
     def __enter__(self) -> ExpensifyClient:
