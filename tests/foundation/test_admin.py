@@ -222,7 +222,7 @@ def test_report_id_unique_per_company(company: Company) -> None:
         )
 
 
-def seed(company: Company, rows: int) -> None:
+def seed(company: Company, rows: int, start: int = 0) -> None:
     reports = ExpenseReport.objects.bulk_create(
         ExpenseReport(
             company=company,
@@ -233,7 +233,7 @@ def seed(company: Company, rows: int) -> None:
             employee_email=f"e{i}@example.com",
             approved_on=dt.date(2026, 11, 1),
         )
-        for i in range(rows)
+        for i in range(start, start + rows)
     )
     entries = JournalEntry.objects.bulk_create(
         JournalEntry(
@@ -300,6 +300,20 @@ def test_list_pages_run_a_constant_number_of_queries(
     with django_assert_max_num_queries(14):
         response = admin_client_.get(url)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", LIST_PAGES)
+def test_list_page_queries_do_not_grow_with_rows(admin_client_: Client, company: Company, url: str) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for rows, start in ((10, 0), (990, 10)):
+        seed(company, rows, start)
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client_.get(url).status_code == 200
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1], f"{url}: {counts[0]} queries at 10 rows, {counts[1]} at 1,000"
 
 
 def test_audit_list_never_counts_the_whole_table(
