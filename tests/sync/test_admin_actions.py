@@ -19,7 +19,7 @@ from simulators.sage100.server import SageSimulator
 from sync.models import ExpenseReport, ReportState
 from sync.services import RunOptions, run_sync
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_clients")]
 
 
 @pytest.fixture
