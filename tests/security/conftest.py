@@ -22,6 +22,7 @@ from simulators.expensify import ExpensifySimulator
 from simulators.expensify.demo import DEMO_PARTNER_USER_ID, demo_data
 from simulators.sage100 import SageSimulator
 from simulators.sage100.demo import DEMO_USERNAME, demo
+from tests.sync import conftest as sync_fixtures
 from tests.sync.conftest import TODAY, wire_company
 
 EXPENSIFY_SECRET = "PLANTED-expensify-secret-Vb8q"
@@ -36,6 +37,11 @@ PLANTED = (EXPENSIFY_SECRET, SAGE_PASSWORD, AGENT_KEY, WRONG_SAGE_PASSWORD, WRON
 def leaks(text: str) -> list[str]:
     """The planted secrets that appear in `text`."""
     return [secret for secret in PLANTED if secret in text]
+
+
+# The engine fixtures (fast clients, the transport parameter) are shared with the sync suite.
+fast_clients = sync_fixtures.fast_clients
+transport = sync_fixtures.transport
 
 
 @pytest.fixture
@@ -161,7 +167,3 @@ def administrator_client(**kwargs: Any) -> Client:
 
 def operator_client(**kwargs: Any) -> Client:
     return staff_client("sec-operator", OPERATOR, **kwargs)
-
-
-# The engine fixtures (fast clients, transport) are shared with the sync suite.
-from tests.sync.conftest import fast_clients, transport  # noqa: E402, F401

@@ -48,7 +48,7 @@ def dump_database() -> dict[str, str]:
     tables: dict[str, str] = {}
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             rows = cursor.fetchall()
             tables[table] = "\n".join(
                 " | ".join(
@@ -64,7 +64,7 @@ def secret_columns_are_ciphertext() -> None:
     with connection.cursor() as cursor:
         for table, columns in SECRET_COLUMNS.items():
             for column in columns:
-                cursor.execute(f"SELECT {column} FROM {table}")  # noqa: S608
+                cursor.execute(f"SELECT {column} FROM {table}")
                 for (value,) in cursor.fetchall():
                     assert value == "" or value.startswith("gAAAAA"), f"{table}.{column} is not ciphertext"
 
@@ -127,10 +127,11 @@ def test_planted_secrets_never_leak(
     all_logs: Captured,
     tmp_path: Any,
 ) -> None:
+    from django_q.tasks import async_task
+
     from connector.expensify.services import load_policy_data, test_expensify_connection
     from connector.sage100.gateway import open_gateway, settings_for_company
     from connector.sage100.services import refresh_chart, test_sage_connection
-    from django_q.tasks import async_task
 
     company = planted_company
     errors: list[str] = []
