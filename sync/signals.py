@@ -25,3 +25,30 @@ def company_deleted(sender: type[Company], instance: Company, **kwargs: Any) -> 
     from django_q.models import Schedule
 
     Schedule.objects.filter(func="sync.tasks.sync_company", args=repr(instance.pk)).delete()
+
+
+def _credentials_changed(sender: type, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """New credentials may fix what stopped the company: let its scheduled runs try again."""
+    if raw:
+        return
+    company = instance.company
+    if company.blocked_reason:
+        Company.objects.filter(pk=company.pk).update(blocked_reason="")
+        from audit.services import record
+
+        record(
+            action="company_resumed",
+            actor="credentials",
+            company=company,
+            message=f"{sender._meta.verbose_name} changed; runs resume (was: {company.blocked_reason})",
+        )
+
+
+def _connect_credential_signals() -> None:
+    from connector.models import ExpensifyCredential, SageConnection
+
+    for model in (ExpensifyCredential, SageConnection):
+        post_save.connect(_credentials_changed, sender=model, dispatch_uid=f"resume-{model.__name__}")
+
+
+_connect_credential_signals()

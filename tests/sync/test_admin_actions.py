@@ -145,3 +145,16 @@ def test_accept_change_keeps_the_posted_entry(synced: Company) -> None:
 def test_policy_data_page_lists_unmapped_categories(synced: Company) -> None:
     html = operator().get(f"/admin/connector/company/{synced.pk}/policy-data/").content.decode()
     assert "Team Offsite" in html
+
+
+def test_changing_credentials_lets_a_stopped_company_run_again(synced: Company) -> None:
+    Company.objects.filter(pk=synced.pk).update(blocked_reason="Sage 100 refused the password.")
+    synced.refresh_from_db()
+    synced.sage.sage_password = "a-new-password"
+    synced.sage.save()
+    synced.refresh_from_db()
+    assert synced.blocked_reason == ""
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.filter(action="company_resumed").get()
+    assert "Sage 100 connection changed" in event.message
