@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import (
@@ -107,6 +108,7 @@ class ExpensifyClient:
                 "Expensify credentials are incomplete: enter the partnerUserID and "
                 "partnerUserSecret for this company."
             )
+        check_base_url(base_url)
         register_secret(partner_user_secret)
         self.base_url = base_url
         self.partner_user_id = partner_user_id
@@ -576,6 +578,20 @@ class ExpensifyClient:
             f"Connected to Expensify as partner user '{self.partner_user_id}': "
             f"{len(policies)} polic{'y' if len(policies) == 1 else 'ies'} visible: {names}{more}."
         )
+
+
+def check_base_url(url: str) -> None:
+    """HTTPS for every host but loopback: the partner secret travels in the request body."""
+    from connector.sage100.gateway import is_loopback
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
+        return
+    raise ExpensifyAuthError(
+        f"The Expensify URL {url!r} must start with https:// (plain http is allowed only for "
+        "this machine: 127.0.0.1, ::1, localhost)."
+    )
 
 
 def _is_store_error(exc: Exception) -> bool:
