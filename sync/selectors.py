@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from connector.models import Company, GLAccount
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from sync.journal import Chart, CompanyRules, ExpenseInput, MappingTables, ReportInput
-from sync.models import ExpenseReport, JournalEntry, ReportState
+from sync.models import Expense, ExpenseReport, JournalEntry, ReportState
 
 # States the engine picks up by itself on every run; failed and changed wait for a person.
 POSTABLE_STATES = (ReportState.NEW, ReportState.READY, ReportState.NEEDS_MAPPING)
@@ -71,8 +73,9 @@ def chart(company: Company) -> Chart:
     return Chart(accounts=dict(GLAccount.objects.filter(company=company).values_list("account", "status")))
 
 
-def report_input(report: ExpenseReport) -> ReportInput:
-    """The stored revision of a report, as the journal builder takes it."""
+def report_input(report: ExpenseReport, *, expenses: Iterable[Expense] | None = None) -> ReportInput:
+    """The stored revision of a report, as the journal builder takes it (`expenses`: its
+    expenses in id order, when the caller has read them already)."""
     return ReportInput(
         report_id=report.report_id,
         report_name=report.report_name,
@@ -93,6 +96,6 @@ def report_input(report: ExpenseReport) -> ReportInput:
                 reimbursable=e.reimbursable,
                 spent_on=e.spent_on,
             )
-            for e in report.expenses.all().order_by("id")
+            for e in (expenses if expenses is not None else report.expenses.all().order_by("id"))
         ),
     )

@@ -339,8 +339,27 @@ def save_entry(*, report: ExpenseReport, built: BuiltEntry) -> JournalEntry:
     return entry
 
 
-def payload_of(entry: JournalEntry) -> JournalEntryPayload:
-    """The exact body stored for an entry (re-sent unchanged when settling an unknown outcome)."""
+def payload_of(entry: JournalEntry, built: BuiltEntry | None = None) -> JournalEntryPayload:
+    """The exact body stored for an entry (re-sent unchanged when settling an unknown outcome).
+
+    `built`: the entry just built for it (its key is derived from that body, so the stored lines
+    are these lines): saves reading them back."""
+    if built is not None:
+        return JournalEntryPayload(
+            source_journal=entry.source_journal,
+            posting_date=entry.posting_date,
+            reference=entry.reference,
+            comment=entry.comment,
+            lines=tuple(
+                JournalLinePayload(
+                    account=line.account,
+                    debit_cents=line.debit_cents,
+                    credit_cents=line.credit_cents,
+                    comment=line.comment,
+                )
+                for line in built.lines
+            ),
+        )
     return JournalEntryPayload(
         source_journal=entry.source_journal,
         posting_date=entry.posting_date,
@@ -392,7 +411,13 @@ def _set_state(report: ExpenseReport, state: str, *, holder: str, **fields: Any)
     )
     if not updated:
         log.warning("report %s: claim lost before recording %s", report.report_id, state)
-    report.refresh_from_db()
+        report.refresh_from_db()
+        return
+    # Our claim held, so the row now is what we wrote: mirror it instead of reading it back.
+    report.state = state
+    report.claimed_until = None
+    for name, value in fields.items():
+        setattr(report, name, value)
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -402,9 +427,19 @@ def retry_delay(attempts: int) -> dt.timedelta:
 
 
 def record_posted(
-    *, report: ExpenseReport, entry: JournalEntry, result: PostResult, actor: str, holder: str, how: str
+    *,
+    report: ExpenseReport,
+    entry: JournalEntry,
+    result: PostResult,
+    actor: str,
+    holder: str,
+    how: str,
+    built: BuiltEntry | None = None,
+    expenses: list[Expense] | None = None,
 ) -> None:
-    """The entry is in Sage: write its number on the entry, the report and every expense's audit row."""
+    """The entry is in Sage: write its number on the entry, the report and every expense's audit row.
+
+    `built` and `expenses`: the entry's lines and the report's expenses when the caller has them."""
     with transaction.atomic():
         JournalEntry.objects.filter(pk=entry.pk).update(
             state=EntryState.POSTED,
@@ -420,8 +455,14 @@ def record_posted(
             last_error="",
             next_attempt_at=None,
         )
-        accounts = _accounts_by_transaction(entry)
-        record_many(
+        if built is not None:
+            lines: Iterable[tuple[str, Any, int]] = (
+                (line.account, line.source_transactions, line.debit_cents) for line in built.lines
+            )
+        else:
+            lines = entry.lines.values_list("account", "source_transactions", "debit_cents")
+        accounts = _accounts_by_transaction(lines)
+        events: list[dict[str, Any]] = [
             {
                 "action": "expense_posted",
                 "actor": actor,
@@ -439,24 +480,27 @@ def record_posted(
                     "original_currency": expense.original_currency,
                 },
             }
-            for expense in report.expenses.all()
+            for expense in (expenses if expenses is not None else report.expenses.all())
+        ]
+        events.append(
+            {
+                "action": "posted",
+                "actor": actor,
+                "report": report,
+                "amount_cents": report.total_cents,
+                "currency": report.currency,
+                "sage_entry_no": result.entry_no,
+                "sage_batch_no": result.batch_no,
+                "message": f"batch {result.batch_no}, dated {result.posting_date} ({how})",
+                "detail": {"idempotency_key": entry.idempotency_key, "replayed": result.replayed},
+            }
         )
-        record(
-            action="posted",
-            actor=actor,
-            report=report,
-            amount_cents=report.total_cents,
-            currency=report.currency,
-            sage_entry_no=result.entry_no,
-            sage_batch_no=result.batch_no,
-            message=f"batch {result.batch_no}, dated {result.posting_date} ({how})",
-            detail={"idempotency_key": entry.idempotency_key, "replayed": result.replayed},
-        )
+        record_many(events)  # one INSERT: the expenses' rows, then the report's
 
 
-def _accounts_by_transaction(entry: JournalEntry) -> dict[str, str]:
+def _accounts_by_transaction(lines: Iterable[tuple[str, Any, int]]) -> dict[str, str]:
     accounts: dict[str, str] = {}
-    for account, sources, debit in entry.lines.values_list("account", "source_transactions", "debit_cents"):
+    for account, sources, debit in lines:
         for transaction_id in sources or []:
             # An expense line's account wins over its offset line's (the debit side for expenses).
             if debit or transaction_id not in accounts:
@@ -489,6 +533,7 @@ class Poster:
         if report.state == ReportState.POSTING and not claim_stale(report, holder=self.holder):
             return report.state
         report.refresh_from_db()
+        report.company = self.company  # the same row: spares a query per report for its code
         if report.state == ReportState.UNKNOWN:
             return self.settle(report)
         if report.state not in POSTABLE_NOW:
@@ -524,8 +569,9 @@ class Poster:
         return self.send(report, entry, how="re-sent after an unknown outcome", unsettled=True)
 
     def build_and_post(self, report: ExpenseReport) -> str:
+        expenses = list(report.expenses.all().order_by("id"))
         try:
-            built = self.context.build(selectors.report_input(report))
+            built = self.context.build(selectors.report_input(report, expenses=expenses))
         except NeedsMapping as exc:
             return self.stop_before_posting(report, ReportState.NEEDS_MAPPING, "; ".join(exc.problems))
         except ReportRejected as exc:
@@ -538,15 +584,24 @@ class Poster:
         from_states = [report.state]
         if not claim(report, holder=self.holder, from_states=from_states):
             return ExpenseReport.objects.get(pk=report.pk).state
-        return self.send(report, entry, how="posted")
+        return self.send(report, entry, how="posted", built=built, expenses=expenses)
 
-    def send(self, report: ExpenseReport, entry: JournalEntry, *, how: str, unsettled: bool = False) -> str:
+    def send(
+        self,
+        report: ExpenseReport,
+        entry: JournalEntry,
+        *,
+        how: str,
+        unsettled: bool = False,
+        built: BuiltEntry | None = None,
+        expenses: list[Expense] | None = None,
+    ) -> str:
         from connector.sage100.retry import post_with_retries
 
         try:
             outcome = post_with_retries(
                 self.gateway(),
-                payload_of(entry),
+                payload_of(entry, built),
                 idempotency_key=entry.idempotency_key,
                 policy=self.policy,
                 slots=self.slots,
@@ -570,7 +625,14 @@ class Poster:
         if outcome.settled_by_lookup:
             how = f"{how}; settled by lookup"
         record_posted(
-            report=report, entry=entry, result=outcome.result, actor=self.actor, holder=self.holder, how=how
+            report=report,
+            entry=entry,
+            result=outcome.result,
+            actor=self.actor,
+            holder=self.holder,
+            how=how,
+            built=built,
+            expenses=expenses,
         )
         self.counts.add("posted")
         return ReportState.POSTED
