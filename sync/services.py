@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,12 +63,28 @@ from sync.models import (
 log = logging.getLogger(__name__)
 
 RUN_LEASE_SECONDS = 600
+LEASE_RENEW_SECONDS = 30.0  # renew the run lease this often, not once per report (a write each)
 CLAIM_SECONDS = 300  # a claim older than this is a dead worker's: settle by lookup
 CHART_MAX_AGE = dt.timedelta(minutes=15)
 RETRY_WAIT_FIRST = dt.timedelta(minutes=2)
 RETRY_WAIT_MAX = dt.timedelta(hours=6)
 # A report listed by a run is built and posted only if it is still in one of these states.
 POSTABLE_NOW = (*selectors.POSTABLE_STATES, ReportState.RETRY_WAIT)
+
+
+class LeaseKeeper:
+    """Renews the run lease while a run works through its reports, at most every few seconds."""
+
+    def __init__(self, key: str, holder: str) -> None:
+        self.key = key
+        self.holder = holder
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= LEASE_RENEW_SECONDS:
+            leases.renew(self.key, holder=self.holder, seconds=RUN_LEASE_SECONDS)
+            self._last = now
 
 
 class CompanyStopped(Exception):
@@ -780,6 +797,7 @@ def _run_locked(
         return RunOutcome.FAILED, f"runs stopped until fixed: {company.blocked_reason}"
 
     # 1. Export approved reports (test mode: nothing is marked) and store them.
+    keeper = LeaseKeeper(lease_key, holder)
     client = None
     try:
         client = client_for_company(company)
@@ -795,7 +813,7 @@ def _run_locked(
                 counts.add("changed")
             if options.progress:
                 options.progress("export", counts.seen, 0)
-            leases.renew(lease_key, holder=holder, seconds=RUN_LEASE_SECONDS)
+            keeper.tick()
     except ExpensifyAuthError as exc:
         _stop_company(company, str(exc), actor=actor)
         if client is not None:
@@ -879,6 +897,7 @@ def _post_all(
 ) -> None:
     total = len(reports)
     done = 0
+    keeper = LeaseKeeper(lease_key, holder)
 
     def one(report: ExpenseReport) -> None:
         try:
@@ -894,7 +913,7 @@ def _post_all(
                 done += 1
                 if options.progress:
                     options.progress("post", done, total)
-                leases.renew(lease_key, holder=holder, seconds=RUN_LEASE_SECONDS)
+                keeper.tick()
         finally:
             poster.close()
         return
@@ -905,7 +924,7 @@ def _post_all(
             done += 1
             if options.progress:
                 options.progress("post", done, total)
-            leases.renew(lease_key, holder=holder, seconds=RUN_LEASE_SECONDS)
+            keeper.tick()
 
 
 def mark_exported(*, company: Company, client: Any, actor: str) -> int:
