@@ -55,7 +55,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
         reason = "chaos runs need PostgreSQL: set DATABASE_URL=postgres://... (make chaos does)"
     elif not getattr(settings, "REDIS_URL", ""):
-        reason = "chaos runs need Redis (django-q2 broker, write slots, limiter): set REDIS_URL (make chaos does)"
+        reason = (
+            "chaos runs need Redis (django-q2 broker, write slots, limiter): set REDIS_URL (make chaos does)"
+        )
     if not reason:
         return
     for item in items:
@@ -141,16 +143,20 @@ class ChaosBook(SageBook):
 
     def _write(self, company: Any, key: str, entry: dict[str, Any], fault: Fault | None) -> Any:
         self.before_commit.hit(key)
-        answer = super()._write(company, key, entry, fault)
+        status, answer, after = super()._write(company, key, entry, fault)
+        if after is not None:
+            self.count(f"committed_then_{after.fault}")
         self.after_commit.hit(key)
-        return answer
+        return status, answer, after
 
 
 def sage_config(codes: list[str], *, max_writes: int = 2) -> dict[str, Any]:
     """The demo's company ABC (chart, periods, structure) under each of `codes`."""
     config = demo()
     (abc,) = [c for c in config["companies"] if c["code"] == "ABC"]
-    config["companies"] = [dict(abc, code=code, name=f"Chaos {code}", maxConcurrentWrites=max_writes) for code in codes]
+    config["companies"] = [
+        dict(abc, code=code, name=f"Chaos {code}", maxConcurrentWrites=max_writes) for code in codes
+    ]
     config["users"][DEMO_USERNAME]["companies"] = {code: "post" for code in codes}
     config["pageSize"] = 1000
     return config
@@ -249,7 +255,7 @@ def make_reports(code: str, count: int, rng: random.Random) -> list[dict[str, An
             expenses.append(
                 {
                     "transactionID": f"{report_id}T{k}",
-                    "merchant": rng.choice(["Delta", "Hilton", "Uber", "Staples", "Cafe \"Nord\""]),
+                    "merchant": rng.choice(["Delta", "Hilton", "Uber", "Staples", 'Cafe "Nord"']),
                     "modifiedMerchant": "",
                     "category": rng.choice(sorted(CATEGORIES)),
                     "categoryGlCode": "",
