@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import record, record_many
@@ -323,20 +323,27 @@ def save_entry(*, report: ExpenseReport, built: BuiltEntry) -> JournalEntry:
     """The entry about to be posted, stored with its lines before anything is sent."""
     fingerprint = entry_fingerprint(built)
     key = idempotency_key(report.company, report.report_id, fingerprint)
-    with transaction.atomic():
-        entry, created = JournalEntry.objects.get_or_create(
-            company=report.company,
-            idempotency_key=key,
-            defaults={
-                "report": report,
-                "fingerprint": fingerprint,
-                "source_journal": built.source_journal,
-                "posting_date": built.posting_date,
-                "reference": built.reference,
-                "comment": built.comment,
-            },
-        )
-        if created:
+    try:
+        with transaction.atomic():
+            # One read finds this body's entry and any other unposted entry of the report.
+            found = list(
+                JournalEntry.objects.filter(
+                    Q(company=report.company, idempotency_key=key) | Q(report=report, state=EntryState.BUILT)
+                )
+            )
+            for entry in found:
+                if entry.idempotency_key == key:
+                    return entry
+            entry = JournalEntry.objects.create(
+                company=report.company,
+                report=report,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                source_journal=built.source_journal,
+                posting_date=built.posting_date,
+                reference=built.reference,
+                comment=built.comment,
+            )
             JournalLine.objects.bulk_create(
                 JournalLine(
                     entry=entry,
@@ -350,9 +357,13 @@ def save_entry(*, report: ExpenseReport, built: BuiltEntry) -> JournalEntry:
                 )
                 for n, line in enumerate(built.lines, start=1)
             )
-            report.entries.filter(state=EntryState.BUILT).exclude(pk=entry.pk).update(
-                state=EntryState.SUPERSEDED
-            )
+            if found:
+                JournalEntry.objects.filter(pk__in=[e.pk for e in found], state=EntryState.BUILT).update(
+                    state=EntryState.SUPERSEDED
+                )
+    except IntegrityError:
+        # Another worker stored the same body at the same moment: its row is this entry.
+        return JournalEntry.objects.get(company=report.company, idempotency_key=key)
     return entry
 
 
