@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -584,14 +584,17 @@ class Poster:
         except SageError as exc:
             return self.failed_post(report, exc, unsettled=True)
         if found is not None:
-            record_posted(
-                report=report,
-                entry=entry,
-                result=found.as_result(),
-                actor=self.actor,
-                holder=self.holder,
-                how="settled by lookup",
-            )
+            try:
+                record_posted(
+                    report=report,
+                    entry=entry,
+                    result=found.as_result(),
+                    actor=self.actor,
+                    holder=self.holder,
+                    how="settled by lookup",
+                )
+            except DatabaseError as exc:
+                return self.unrecorded(report, exc)
             self.counts.add("posted")
             return ReportState.POSTED
         return self.send(report, entry, how="re-sent after an unknown outcome", unsettled=True)
@@ -642,28 +645,44 @@ class Poster:
             _set_state(report, ReportState.UNKNOWN, holder=self.holder, last_error=f"unexpected error: {exc}")
             self.counts.add("unknown")
             return ReportState.UNKNOWN
-        if outcome.retries_by_code:
-            record(
-                action="post_retried",
-                actor=self.actor,
-                report=report,
-                message=", ".join(f"{code} x{n}" for code, n in sorted(outcome.retries_by_code.items())),
-                detail={"attempts": outcome.attempts, "retries": outcome.retries_by_code},
-            )
         if outcome.settled_by_lookup:
             how = f"{how}; settled by lookup"
-        record_posted(
-            report=report,
-            entry=entry,
-            result=outcome.result,
-            actor=self.actor,
-            holder=self.holder,
-            how=how,
-            built=built,
-            expenses=expenses,
-        )
+        try:
+            if outcome.retries_by_code:
+                record(
+                    action="post_retried",
+                    actor=self.actor,
+                    report=report,
+                    message=", ".join(f"{code} x{n}" for code, n in sorted(outcome.retries_by_code.items())),
+                    detail={"attempts": outcome.attempts, "retries": outcome.retries_by_code},
+                )
+            record_posted(
+                report=report,
+                entry=entry,
+                result=outcome.result,
+                actor=self.actor,
+                holder=self.holder,
+                how=how,
+                built=built,
+                expenses=expenses,
+            )
+        except DatabaseError as exc:
+            return self.unrecorded(report, exc)
         self.counts.add("posted")
         return ReportState.POSTED
+
+    def unrecorded(self, report: ExpenseReport, exc: DatabaseError) -> str:
+        """Sage holds the entry but writing that down failed: unknown, so the next run settles it by
+        lookup at once (if the database is still down, the claim's expiry brings it back instead)."""
+        log.exception("report %s: posted in Sage, but recording it failed", report.report_id)
+        _set_state(
+            report,
+            ReportState.UNKNOWN,
+            holder=self.holder,
+            last_error=f"could not record the posted entry: {exc}",
+        )
+        self.counts.add("unknown")
+        return ReportState.UNKNOWN
 
     def failed_post(self, report: ExpenseReport, exc: SageError, *, unsettled: bool = False) -> str:
         """Record a failed post. `unsettled`: an earlier write of this entry may still commit, so
@@ -946,18 +965,20 @@ def mark_exported(*, company: Company, client: Any, actor: str) -> int:
     client.mark_exported([r.report_id for r in reports], label=company.export_label)
     now = timezone.now()
     ids = [r.pk for r in reports]
-    ExpenseReport.objects.filter(pk__in=ids, state=ReportState.POSTED).update(
-        state=ReportState.EXPORTED, exported_at=now, updated_at=now
-    )
-    record_many(
-        {
-            "action": "marked_exported",
-            "actor": actor,
-            "report": r,
-            "message": f"label {company.export_label!r}",
-        }
-        for r in reports
-    )
+    # State and audit together: a half-written record would leave exported reports unaudited.
+    with transaction.atomic():
+        ExpenseReport.objects.filter(pk__in=ids, state=ReportState.POSTED).update(
+            state=ReportState.EXPORTED, exported_at=now, updated_at=now
+        )
+        record_many(
+            {
+                "action": "marked_exported",
+                "actor": actor,
+                "report": r,
+                "message": f"label {company.export_label!r}",
+            }
+            for r in reports
+        )
     return len(reports)
 
 
