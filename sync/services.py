@@ -15,12 +15,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -537,8 +536,25 @@ def _accounts_by_transaction(lines: Iterable[tuple[str, Any, int]]) -> dict[str,
 
 
 @dataclass
+class PendingSend:
+    """A claimed report whose stored entry is ready to go to Sage (the send itself is pending)."""
+
+    report: ExpenseReport
+    entry: JournalEntry
+    payload: JournalEntryPayload
+    how: str
+    unsettled: bool = False
+    built: BuiltEntry | None = None
+    expenses: list[Expense] | None = None
+
+
+@dataclass
 class Poster:
-    """Posts reports of one company through one gateway factory, within the write limit."""
+    """Posts reports of one company through one gateway factory, within the write limit.
+
+    With `defer`, a report that is ready to send comes back from post() as a PendingSend: the
+    caller runs transmit() (Sage only, no database: any thread) and then finish() (database).
+    """
 
     company: Company
     context: BuildContext
@@ -548,15 +564,18 @@ class Poster:
     actor: str
     holder: str
     counts: RunCounts
+    defer: bool = False
     _local: threading.local = field(default_factory=threading.local)
+    _opened: list[Any] = field(default_factory=list)
 
     def gateway(self) -> Any:
         gateway = getattr(self._local, "gateway", None)
         if gateway is None:
             gateway = self._local.gateway = self.gateway_factory()
+            self._opened.append(gateway)
         return gateway
 
-    def post(self, report: ExpenseReport) -> str:
+    def post(self, report: ExpenseReport) -> str | PendingSend:
         """Take one report as far as it can go now; returns its new state."""
         if report.state == ReportState.POSTING and not claim_stale(report, holder=self.holder):
             return report.state
@@ -568,7 +587,7 @@ class Poster:
             return report.state  # settled by another worker since this run listed it
         return self.build_and_post(report)
 
-    def settle(self, report: ExpenseReport) -> str:
+    def settle(self, report: ExpenseReport) -> str | PendingSend:
         """An earlier write may have happened: find it in Sage, or re-send the same body and key."""
         entry = report.entries.filter(state=EntryState.BUILT).order_by("-id").first()
         if entry is None:
@@ -599,7 +618,7 @@ class Poster:
             return ReportState.POSTED
         return self.send(report, entry, how="re-sent after an unknown outcome", unsettled=True)
 
-    def build_and_post(self, report: ExpenseReport) -> str:
+    def build_and_post(self, report: ExpenseReport) -> str | PendingSend:
         expenses = list(report.expenses.all().order_by("id"))
         try:
             built = self.context.build(selectors.report_input(report, expenses=expenses))
@@ -615,34 +634,43 @@ class Poster:
         from_states = [report.state]
         if not claim(report, holder=self.holder, from_states=from_states):
             return ExpenseReport.objects.get(pk=report.pk).state
-        return self.send(report, entry, how="posted", built=built, expenses=expenses)
+        pending = PendingSend(
+            report, entry, payload_of(entry, built), "posted", built=built, expenses=expenses
+        )
+        if self.defer:
+            return pending
+        return self.finish(pending, self.transmit(pending))
 
-    def send(
-        self,
-        report: ExpenseReport,
-        entry: JournalEntry,
-        *,
-        how: str,
-        unsettled: bool = False,
-        built: BuiltEntry | None = None,
-        expenses: list[Expense] | None = None,
-    ) -> str:
+    def send(self, report: ExpenseReport, entry: JournalEntry, *, how: str, unsettled: bool = False) -> str:
+        pending = PendingSend(report, entry, payload_of(entry), how, unsettled=unsettled)
+        return self.finish(pending, self.transmit(pending))
+
+    def transmit(self, pending: PendingSend) -> Any:
+        """The Sage side of a send, and nothing else: its PostOutcome, or the exception it raised."""
         from connector.sage100.retry import post_with_retries
 
         try:
-            outcome = post_with_retries(
+            return post_with_retries(
                 self.gateway(),
-                payload_of(entry, built),
-                idempotency_key=entry.idempotency_key,
+                pending.payload,
+                idempotency_key=pending.entry.idempotency_key,
                 policy=self.policy,
                 slots=self.slots,
             )
-        except SageError as exc:
-            return self.failed_post(report, exc, unsettled=unsettled)
         except Exception as exc:
+            return exc
+
+    def finish(self, pending: PendingSend, outcome: Any) -> str:
+        """Record what a send came to: posted, failed, retry later, or unknown."""
+        report, entry, how = pending.report, pending.entry, pending.how
+        if isinstance(outcome, SageError):
+            return self.failed_post(report, outcome, unsettled=pending.unsettled)
+        if isinstance(outcome, Exception):
             # Anything unexpected after a send may have written: settle by lookup next time.
-            log.exception("report %s: unexpected error while posting", report.report_id)
-            _set_state(report, ReportState.UNKNOWN, holder=self.holder, last_error=f"unexpected error: {exc}")
+            log.error("report %s: unexpected error while posting", report.report_id, exc_info=outcome)
+            _set_state(
+                report, ReportState.UNKNOWN, holder=self.holder, last_error=f"unexpected error: {outcome}"
+            )
             self.counts.add("unknown")
             return ReportState.UNKNOWN
         if outcome.settled_by_lookup:
@@ -663,8 +691,8 @@ class Poster:
                 actor=self.actor,
                 holder=self.holder,
                 how=how,
-                built=built,
-                expenses=expenses,
+                built=pending.built,
+                expenses=pending.expenses,
             )
         except DatabaseError as exc:
             return self.unrecorded(report, exc)
@@ -750,10 +778,11 @@ class Poster:
         return ReportState.POSTED
 
     def close(self) -> None:
-        gateway = getattr(self._local, "gateway", None)
-        if gateway is not None:
+        """Close every gateway this poster opened, in any thread."""
+        for gateway in self._opened:
             gateway.close()
-            self._local.gateway = None
+        self._opened.clear()
+        self._local.gateway = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -925,36 +954,65 @@ def _post_all(
     lease_key: str,
     holder: str,
 ) -> None:
+    """Post the listed reports: this thread does every database read and write, in order, while
+    `limit` threads do only the Sage calls. The next report is built, stored and claimed while
+    the others are in Sage, so the bookkeeping overlaps Sage's latency, and SQLite (one writer
+    at a time) gets the same concurrency as PostgreSQL. No send starts before a thread is free:
+    a stop (credentials, access) leaves at most one claimed report unsent, and it goes back."""
     total = len(reports)
     done = 0
     keeper = LeaseKeeper(lease_key, holder)
+    in_sage: dict[Future[Any], PendingSend] = {}
+    ready: PendingSend | None = None  # built, stored and claimed; waits for a free thread
+    error: Exception | None = None
+    queue = iter(reports)
 
-    def one(report: ExpenseReport) -> None:
-        try:
-            poster.post(report)
-        finally:
-            poster.close()
-            close_old_connections()
+    def one_done() -> None:
+        nonlocal done
+        done += 1
+        if options.progress:
+            options.progress("post", done, total)
+        keeper.tick()
 
-    if limit <= 1 or total <= 1 or settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        try:
-            for report in reports:
-                poster.post(report)
-                done += 1
-                if options.progress:
-                    options.progress("post", done, total)
-                keeper.tick()
-        finally:
-            poster.close()
-        return
-    # Warm the period cache before threads share it.
-    poster.context.periods.around(timezone.localdate())
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"post-{poster.company.code}") as pool:
-        for _ in pool.map(one, reports):
-            done += 1
-            if options.progress:
-                options.progress("post", done, total)
-            keeper.tick()
+    poster.defer = True
+    try:
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"post-{poster.company.code}") as pool:
+            while True:
+                while error is None:
+                    if ready is not None:
+                        if len(in_sage) >= limit:
+                            break
+                        in_sage[pool.submit(poster.transmit, ready)] = ready
+                        ready = None
+                    report = next(queue, None)
+                    if report is None:
+                        break
+                    try:
+                        outcome = poster.post(report)
+                    except Exception as exc:  # the company stopped, or the database failed
+                        error = exc
+                        break
+                    if isinstance(outcome, PendingSend):
+                        ready = outcome
+                    else:
+                        one_done()
+                if not in_sage:
+                    break
+                finished, _ = wait(in_sage, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    # Every send that went out is recorded, even after the company stopped.
+                    try:
+                        poster.finish(in_sage.pop(future), future.result())
+                    except Exception as exc:
+                        error = error or exc
+                    one_done()
+        if ready is not None:  # claimed, never sent: nothing was written, so it is ready again
+            _set_state(ready.report, ReportState.READY, holder=holder)
+    finally:
+        poster.defer = False
+        poster.close()
+    if error is not None:
+        raise error
 
 
 def mark_exported(*, company: Company, client: Any, actor: str) -> int:
