@@ -66,7 +66,7 @@ def retry_after(value: str | None) -> float | None:
     if value is None or not value.strip():
         return None
     raw = value.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # str.isdigit() also accepts '¹' and '٣', float() does not
         return float(raw)
     try:
         when = email.utils.parsedate_to_datetime(raw)
