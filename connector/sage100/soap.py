@@ -263,7 +263,8 @@ class SoapGateway:
         """Classify by detail/MASFault/Code; without one, by the words of the fault."""
         code = message = None
         retry_after: float | None = None
-        detail = fault.detail
+        # zeep's "Unknown fault" (an envelope without a Fault) carries the document as bytes.
+        detail = fault.detail if isinstance(fault.detail, etree._Element) else None
         if detail is not None:
             mas = detail.find(f"{{{NS}}}MASFault")
             if mas is None:
