@@ -371,6 +371,52 @@ def forget_redis_state(codes: list[str]) -> None:
                 client.delete(key)
 
 
+def _dead(holder: str) -> bool:
+    """True when a lease or claim holder (host:pid:nonce) is a process of this host that is gone."""
+    import socket
+
+    parts = holder.split(":")
+    if len(parts) < 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    try:
+        state = Path(f"/proc/{parts[1]}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def expire_dead_holders(codes: list[str], *, stuck_seconds: float = 2.0) -> dict[str, int]:
+    """Fast-forward the expiry of what dead workers left: run leases and report claims whose holder
+    process is gone, and write slots still held by one token after `stuck_seconds` (a live post
+    holds its slot for one request only). Returns how many of each."""
+    import redis
+    from django.utils import timezone
+
+    from connector.models import Lease
+    from sync.models import ExpenseReport, ReportState
+
+    past = timezone.now() - timedelta(seconds=1)
+    leases = [lease.pk for lease in Lease.objects.filter(key__startswith="run:") if _dead(lease.holder)]
+    Lease.objects.filter(pk__in=leases).update(expires_at=past)
+    claims = [
+        pk
+        for pk, holder in ExpenseReport.objects.filter(
+            company__code__in=codes, state=ReportState.POSTING
+        ).values_list("pk", "claimed_by")
+        if _dead(holder)
+    ]
+    ExpenseReport.objects.filter(pk__in=claims).update(claimed_until=past)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = [k for code in codes for k in client.scan_iter(match=f"ml-connector:write:{code}:*")]
+    before = {k: client.get(k) for k in keys}
+    time.sleep(stuck_seconds)
+    slots = 0
+    for key, token in before.items():
+        if token is not None and client.get(key) == token:
+            slots += int(client.delete(key))
+    return {"run leases": len(leases), "claims": len(claims), "write slots": slots}
+
+
 # -- child processes ---------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from tests.chaos.conftest import (
     ExpensifyChaos,
     exp_get,
     expensify_data,
+    expire_dead_holders,
     forget_redis_state,
     make_company,
     make_reports,
@@ -51,6 +52,7 @@ DROP_AFTER = 0.10  # committed, then the connection drops
 # 0.125 + 0.875 * 0.2 = 0.30 of all writes fail
 EXPENSIFY_FAULTS = 0.20
 WRITE_LATENCY = 0.02  # BOI takes a moment per write, so parallel posts overlap
+KILL_AT = 0.35  # share of reports in Sage when one qcluster is SIGKILLed
 
 
 def test_chaos_run(children, chaos_seed, capsys):
@@ -82,10 +84,21 @@ def test_chaos_run(children, chaos_seed, capsys):
         workers = [children.start(f"qcluster-{i}", "qcluster", CHAOS_EXPENSIFY_RATES=rates) for i in (1, 2)]
         command, commands = None, 0
         total = sum(sizes)
+        crash: dict[str, object] = {}
         while True:
             exported = ExpenseReport.objects.filter(state=ReportState.EXPORTED).count()
             if exported == total:
                 break
+            in_sage = sum(len(c.entries) for c in sage.book.companies.values())
+            victim = holding_a_run(workers) if not crash and in_sage >= KILL_AT * total else None
+            if victim is not None:
+                # SIGKILL a whole cluster in the middle of a run, fast-forward what it left, start another.
+                victim.kill()
+                workers.remove(victim)
+                crash["killed with entries in Sage"] = in_sage
+                crash["posting at kill"] = ExpenseReport.objects.filter(state=ReportState.POSTING).count()
+                crash.update(expire_dead_holders(codes))
+                workers.append(children.start("qcluster-3", "qcluster", CHAOS_EXPENSIFY_RATES=rates))
             elapsed = time.monotonic() - started
             if elapsed > TIME_BOUND:
                 left = dict(
@@ -115,6 +128,7 @@ def test_chaos_run(children, chaos_seed, capsys):
         stats = sage_stats(sage)
         reconciled = {code: children.run("reconcile", "--company", code, timeout=180) for code in codes}
         figures = collect_figures(stats, exp_chaos, expensify, reports, companies, wall, commands, chaos_seed)
+        figures["qcluster killed mid-run"] = crash
         with capsys.disabled():
             print("\n" + "\n".join(f"  {k}: {v}" for k, v in figures.items()), flush=True)
 
@@ -144,6 +158,21 @@ def test_chaos_run(children, chaos_seed, capsys):
     finally:
         expensify.stop()
         sage.stop()
+
+
+def holding_a_run(workers):
+    """The qcluster one of whose worker processes holds a company's run lease now, if any."""
+    from connector.models import Lease
+
+    for holder in Lease.objects.filter(key__startswith="run:CH").values_list("holder", flat=True):
+        try:
+            group = os.getpgid(int(holder.split(":")[1]))
+        except (ValueError, IndexError, ProcessLookupError):
+            continue
+        for worker in workers:
+            if worker.pid == group and worker.running():
+                return worker
+    return None
 
 
 def cents(text: str) -> int:
