@@ -628,11 +628,13 @@ class Poster:
             return self.stop_before_posting(report, ReportState.FAILED, exc.reason)
         if isinstance(built, NothingToPost):
             return self.nothing_to_post(report, built)
-        entry = save_entry(report=report, built=built)
-        for note in built.notes:
-            record(action="note", actor=self.actor, report=report, message=note)
-        from_states = [report.state]
-        if not claim(report, holder=self.holder, from_states=from_states):
+        # Entry, notes and claim in one commit (a commit is a disk flush on both databases).
+        with transaction.atomic():
+            entry = save_entry(report=report, built=built)
+            for note in built.notes:
+                record(action="note", actor=self.actor, report=report, message=note)
+            claimed = claim(report, holder=self.holder, from_states=[report.state])
+        if not claimed:
             return ExpenseReport.objects.get(pk=report.pk).state
         pending = PendingSend(
             report, entry, payload_of(entry, built), "posted", built=built, expenses=expenses
