@@ -161,6 +161,14 @@ def staff_client(username: str, *groups: str, enforce_csrf_checks: bool = False)
     return client
 
 
+@pytest.fixture
+def superuser_client(db: Any) -> Client:
+    user = User.objects.create_superuser("sec-root", "root@example.com", "pw-123456789")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def administrator_client(**kwargs: Any) -> Client:
     return staff_client("sec-administrator", ADMINISTRATOR, **kwargs)
 
