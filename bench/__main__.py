@@ -74,7 +74,15 @@ def main() -> int:
     parser.add_argument("--only", choices=BENCHES, action="append", help="run only this benchmark")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
     parser.add_argument("--write", action="store_true", help="update the document even for --quick/--only")
+    parser.add_argument(
+        "--sqlite-wal",
+        action="store_true",
+        help="what if SQLite ran in WAL mode with synchronous=NORMAL (never writes the document)",
+    )
     args = parser.parse_args()
+    if args.sqlite_wal:
+        os.environ["BENCH_SQLITE_WAL"] = "1"
+        args.no_write = True
     chosen = args.only or list(BENCHES)
     vendor = configure()
     print(f"bench on {vendor}: {', '.join(chosen)}{' (quick)' if args.quick else ''}", flush=True)

@@ -46,6 +46,8 @@ def configure() -> str:
     # As in production: DEBUG off (with it on, Django keeps the last 9,000 queries in memory).
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    # Only a Redis named in the environment, never one from a .env (it may be a live connector's).
+    os.environ.setdefault("REDIS_URL", "")
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         folder = tempfile.mkdtemp(prefix="mlc-bench-")
@@ -54,6 +56,13 @@ def configure() -> str:
     import django
 
     django.setup()
+    if os.environ.get("BENCH_SQLITE_WAL") == "1":
+        # What-if only (python -m bench --sqlite-wal): commits without a disk flush each.
+        from django.conf import settings
+
+        options = settings.DATABASES["default"].setdefault("OPTIONS", {})
+        if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     import logging
 
     logging.disable(logging.WARNING)

@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.harness import ROOT, Row
@@ -46,7 +47,10 @@ def measure(reports: int, per_report: int) -> dict[str, Any]:
     from bench import harness
 
     harness.configure()
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Migrating the scratch database has a peak of its own: measure from here on (Linux resets
+    # VmHWM, the peak RSS, when 5 is written to clear_refs).
+    peak_from_start = reset_peak()
+    rss_start = status_mb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
     child = ctx.Process(target=_serve, args=(("ABC",), reports, per_report, theirs), daemon=True)
@@ -70,8 +74,29 @@ def measure(reports: int, per_report: int) -> dict[str, Any]:
         "outcome": str(run.outcome),
         "seconds": elapsed,
         "rss_start_mb": rss_start,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": (status_mb("VmHWM") if peak_from_start else None)
+        or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_is_whole_process": not peak_from_start,
     }
+
+
+def reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def status_mb(name: str) -> float | None:
+    """A memory figure from /proc/self/status in MB (None where there is no /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def in_subprocess(reports: int, per_report: int) -> dict[str, Any]:
@@ -100,7 +125,7 @@ def run(quick: bool) -> list[Row]:
     for r in results:
         print(
             f"  memory {r['reports']} reports x {per_report} = {r['expenses']:,} expenses: peak RSS "
-            f"{r['peak_rss_mb']:.0f} MB (after setup {r['rss_start_mb']:.0f} MB), {r['posted']} posted "
+            f"{r['peak_rss_mb']:.0f} MB (before the run {r['rss_start_mb']:.0f} MB), {r['posted']} posted "
             f"in {r['seconds']:.0f} s",
             flush=True,
         )
