@@ -85,6 +85,30 @@ def task_text() -> str:
     return "\n".join(texts)
 
 
+def redis_text() -> str:
+    """Every key and value in the Redis database (limiter state, django-q2's queue), if one is used."""
+    from django.conf import settings
+
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return ""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    readers = {
+        b"string": client.get,
+        b"list": lambda k: client.lrange(k, 0, -1),
+        b"hash": client.hgetall,
+        b"set": client.smembers,
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+    }
+    texts = []
+    for key in client.scan_iter(count=1000):
+        reader = readers.get(client.type(key))
+        texts.append(f"{key!r} {reader(key) if reader else ''!r}")
+    return "\n".join(texts)
+
+
 def error_texts(error: BaseException) -> list[str]:
     return [str(error), repr(error), "".join(traceback.format_exception(error))]
 
@@ -230,6 +254,7 @@ def test_planted_secrets_never_leak(
     )
     shown["django-q tasks"] = task_text()
     shown["sessions"] = session_text()
+    shown["redis"] = redis_text()
     assert SyncRun.objects.filter(company=company).exclude(message="").exists()
     assert ExpenseReport.objects.filter(company=company).exclude(last_error="").exists() or any(
         "Expensify" in m for m in SyncRun.objects.values_list("message", flat=True)
