@@ -88,33 +88,29 @@ def planted_company(
 class Captured:
     """What logging produced: raw records (a root handler) and the configured console's text."""
 
-    def __init__(self, records: list[logging.LogRecord], console: io.StringIO) -> None:
+    def __init__(self, records: list[str], console: io.StringIO) -> None:
         self.records = records
         self.console = console
 
     def raw_text(self) -> str:
-        formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-        lines = []
-        for record in self.records:
-            lines.append(record.getMessage())
-            if record.exc_info:
-                lines.append(formatter.formatException(record.exc_info))
-            if record.exc_text:
-                lines.append(record.exc_text)
-            if record.stack_info:
-                lines.append(record.stack_info)
-        return "\n".join(lines)
+        return "\n".join(self.records)
 
 
 class _Keep(logging.Handler):
+    """Snapshots each record as it arrives, before the console's filter rewrites it in place."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
+        self.records: list[str] = []
+        self.names: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        # Format now: the exception text must be what existed before any filter touched it.
-        record.getMessage()
-        self.records.append(record)
+        parts = [record.name, record.getMessage()]
+        if record.exc_info:
+            parts.append(logging.Formatter().formatException(record.exc_info))
+        parts += [record.exc_text or "", record.stack_info or ""]
+        self.records.append(" ".join(parts))
+        self.names.append(record.name)
 
 
 def configured_console() -> logging.Handler:

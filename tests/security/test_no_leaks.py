@@ -270,4 +270,24 @@ def test_planted_secrets_never_leak(
     assert {where: secrets for where, secrets in found.items() if secrets} == {}
     assert errors, "the failures raised nothing to inspect"
     assert len(all_logs.records) > 100 and all_logs.console.getvalue(), "DEBUG logging captured little"
-    assert any(r.name.startswith("httpcore") for r in all_logs.records), "httpcore DEBUG not captured"
+    assert any(line.startswith("httpcore") for line in all_logs.records), "httpcore DEBUG not captured"
+
+
+def test_the_configured_console_redacts_what_a_careless_log_line_carries(all_logs: Captured) -> None:
+    """The other half: if code ever logs a secret, the handler settings.LOGGING installs blanks it
+    (message, arguments and traceback), while the raw record, which the leak scan also reads, has it."""
+    import logging
+
+    from connector.logs import MASK, register_secret
+
+    register_secret(SAGE_PASSWORD)
+    log = logging.getLogger("connector.careless")
+    log.debug("logon with %s", SAGE_PASSWORD)
+    try:
+        raise RuntimeError(f"refused password {SAGE_PASSWORD}")
+    except RuntimeError:
+        log.exception("call failed")
+    console = all_logs.console.getvalue()
+    assert SAGE_PASSWORD not in console
+    assert console.count(MASK) >= 2 and "refused password" in console
+    assert leaks(all_logs.raw_text()) == [SAGE_PASSWORD]
