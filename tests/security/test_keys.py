@@ -116,3 +116,17 @@ def test_rotation_keeps_every_credential_of_many_companies(monkeypatch: pytest.M
     }
     assert got == expected
     assert sum(1 for codes in expected.values() if codes[1] == "") == COMPANIES // 5
+
+
+@pytest.mark.parametrize("transport", ["agent"])
+def test_a_sync_under_a_wrong_key_fails_naming_the_field(
+    planted_company: Company, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    from tests.sync.conftest import run
+
+    stored = ciphertexts()
+    use_keys(monkeypatch, cryptography.fernet.Fernet.generate_key())
+    result = run(planted_company)
+    assert result.outcome == "failed"
+    assert "connector.ExpensifyCredential.partner_user_secret cannot be decrypted" in result.message
+    assert not any(value in result.message for value in stored)
