@@ -8,6 +8,7 @@ the median server time.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from typing import Any
@@ -27,15 +28,27 @@ PAGES = {
 }
 
 
+def short(sql: str) -> str:
+    """A statement without its column list, for a log line."""
+    return re.sub(r"^SELECT (DISTINCT )?.*? FROM", r"SELECT \1... FROM", sql)[:220]
+
+
 class Counter:
     """An execute wrapper that notes every statement (the request resets Django's query log)."""
 
     def __init__(self, statements: list[str]) -> None:
         self.statements = statements
+        self.slowest = (0.0, "")
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         self.statements.append(sql)
-        return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            took = (time.perf_counter() - started) * 1000
+            if took > self.slowest[0]:
+                self.slowest = (took, sql)
 
 
 def load(reports: int, events: int) -> float:
@@ -146,7 +159,8 @@ def run(quick: bool, vendor: str) -> list[Row]:
         answer = client.get(url)  # warm: templates, caches
         assert answer.status_code == 200, (url, answer.status_code)
         statements: list[str] = []
-        with connection.execute_wrapper(Counter(statements)):
+        counter = Counter(statements)
+        with connection.execute_wrapper(counter):
             client.get(url)
         times = []
         for _ in range(7):
@@ -156,7 +170,8 @@ def run(quick: bool, vendor: str) -> list[Row]:
         median = statistics.median(times)
         print(
             f"  admin {name}: {len(statements)} queries, median {median:.0f} ms "
-            f"(min {min(times):.0f}, max {max(times):.0f})",
+            f"(min {min(times):.0f}, max {max(times):.0f}); slowest statement {counter.slowest[0]:.0f} ms: "
+            f"{short(counter.slowest[1])}",
             flush=True,
         )
         rows.append(
