@@ -173,6 +173,15 @@ class ExpensifyCredential(models.Model):
     def __str__(self) -> str:
         return f"Expensify for {self.company.code}"
 
+    def clean(self) -> None:
+        from connector.expensify.client import check_base_url
+        from connector.expensify.errors import ExpensifyError
+
+        try:
+            check_base_url(self.base_url or "")
+        except ExpensifyError as exc:
+            raise ValidationError({"base_url": str(exc)}) from None
+
 
 class SageTransport(models.TextChoices):
     AGENT = "agent", "Windows agent (HTTP JSON)"
@@ -195,6 +204,17 @@ class SageConnection(models.Model):
 
     def __str__(self) -> str:
         return f"Sage 100 ({self.get_transport_display()}) for {self.company.code}"
+
+    def clean(self) -> None:
+        from connector.sage100.errors import SageError
+        from connector.sage100.gateway import check_url
+
+        try:
+            check_url(self.base_url or "", company_code=self.company.code if self.company_id else "")
+        except SageError as exc:
+            raise ValidationError({"base_url": str(exc)}) from None
+        if self.transport == SageTransport.AGENT and not self.agent_api_key and self.pk is None:
+            raise ValidationError({"agent_api_key": "The agent transport needs the agent's API key."})
 
 
 class GLAccount(models.Model):

@@ -27,7 +27,8 @@ OPERATOR_PERMISSIONS = {
         "view_syncrun",
     },
     "audit": {"view_auditevent"},
-    "django_q": {"view_schedule", "view_success", "view_failure", "view_ormq"},
+    # Only schedules: django-q2's task pages offer "Resubmit" to anyone who can view them.
+    "django_q": {"view_schedule"},
 }
 
 

@@ -331,3 +331,20 @@ def test_audit_list_never_counts_the_whole_table(
     assert counts, "expected a bounded count"
     for sql in counts:
         assert "LIMIT" in sql.upper(), sql
+
+
+def test_company_page_refuses_plain_http_to_another_host(
+    admin_client_: Client, wired_company: Company
+) -> None:
+    data = company_form_data(wired_company)
+    data["expensify-0-base_url"] = "http://expensify.example.com/Integration-Server/ExpensifyIntegrations"
+    data["sage-0-base_url"] = "http://sage.example.com:8443"
+    html = admin_client_.post(f"/admin/connector/company/{wired_company.pk}/change/", data).content.decode()
+    assert "must start with https://" in html
+    assert "The Sage 100 URL" in html
+    assert "The Expensify URL" in html
+    assert SageConnection.objects.get().base_url == "http://127.0.0.1:9"
+
+
+def test_operator_cannot_see_task_pages_that_resubmit(operator_client: Client) -> None:
+    assert operator_client.get("/admin/django_q/success/").status_code == 403

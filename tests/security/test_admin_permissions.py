@@ -65,18 +65,13 @@ OPERATOR_VIEWS = {
     "sync.journalline",
     "sync.syncrun",
     "audit.auditevent",
+    # Only schedules of django-q2: its task pages offer "Resubmit" to anyone who can view them.
     "django_q.schedule",
-    "django_q.success",
-    "django_q.failure",
-    "django_q.ormq",
 }
 OPERATOR_ACTIONS = {
     "connector.company": {"sync_now", "test_connections", "refresh_chart_of_accounts"},
     "sync.expensereport": {"replay_reports", "accept_change"},
     **{label: {"delete_selected"} for label in MAPPINGS},
-    # django-q2's own action declares no permission; it re-queues a task that already ran.
-    "django_q.success": {"resubmit_task"},
-    "django_q.failure": {"resubmit_task"},
 }
 ADMINISTRATOR_ACTIONS = {
     "connector.company": {"delete_selected", "sync_now", "test_connections", "refresh_chart_of_accounts"},
