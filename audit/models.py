@@ -43,7 +43,12 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["company", "-id"])]
+        indexes = [
+            models.Index(fields=["company", "-id"]),
+            models.Index(fields=["transaction_ref"]),
+            models.Index(fields=["sage_entry_no"]),
+            models.Index(fields=["employee_email"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.report_ref}"

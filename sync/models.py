@@ -57,6 +57,7 @@ class ExpenseReport(models.Model):
         indexes = [
             models.Index(fields=["company", "state"]),
             models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["-approved_on", "-id"], name="report_list_order"),
         ]
 
     def __str__(self) -> str:
