@@ -485,8 +485,6 @@ def test_concurrent_runs_without_the_lease_never_duplicate_an_entry(
 
 @pytest.mark.django_db(transaction=True)
 def test_one_run_posts_in_parallel_within_the_write_limit(abc, expensify_sim, sage_sim, transport):
-    if not on_postgres():
-        pytest.skip("reports post in threads only on PostgreSQL")
     Company.objects.filter(pk=abc.pk).update(max_concurrent_writes=3)  # the agent advertises 2
     CategoryMapping.objects.create(company=abc, category="Team Offsite", account="6110-00-000")
     sage_faults(sage_sim, writeLatency=0.1)
