@@ -371,22 +371,7 @@ def payload_of(entry: JournalEntry, built: BuiltEntry | None = None) -> JournalE
 
     `built`: the entry just built for it (its key is derived from that body, so the stored lines
     are these lines): saves reading them back."""
-    if built is not None:
-        return JournalEntryPayload(
-            source_journal=entry.source_journal,
-            posting_date=entry.posting_date,
-            reference=entry.reference,
-            comment=entry.comment,
-            lines=tuple(
-                JournalLinePayload(
-                    account=line.account,
-                    debit_cents=line.debit_cents,
-                    credit_cents=line.credit_cents,
-                    comment=line.comment,
-                )
-                for line in built.lines
-            ),
-        )
+    lines = built.lines if built is not None else entry.lines.order_by("line_no")
     return JournalEntryPayload(
         source_journal=entry.source_journal,
         posting_date=entry.posting_date,
@@ -399,7 +384,7 @@ def payload_of(entry: JournalEntry, built: BuiltEntry | None = None) -> JournalE
                 credit_cents=line.credit_cents,
                 comment=line.comment,
             )
-            for line in entry.lines.order_by("line_no")
+            for line in lines
         ),
     )
 
