@@ -213,9 +213,8 @@ def make_reports(
 
 def wire_company(code: str, *, expensify_url: str, sage_url: str, write_limit: int) -> Any:
     """A company like the demo's ABC (same mappings), pointed at the bench simulators."""
-    from connector.demo import DEMO_CATEGORIES, DEMO_DEPARTMENTS
+    from connector.demo import ensure_demo_mappings
     from connector.models import Company, ExpensifyCredential, SageConnection
-    from mappings.models import CategoryMapping, TagMapping
     from simulators.sage100.demo import DEMO_AGENT_API_KEY, DEMO_PASSWORD, DEMO_USERNAME
 
     company, _ = Company.objects.update_or_create(
@@ -257,17 +256,7 @@ def wire_company(code: str, *, expensify_url: str, sage_url: str, write_limit: i
             "read_timeout": 30,
         },
     )
-    for category, account in DEMO_CATEGORIES.items():
-        CategoryMapping.objects.update_or_create(
-            company=company, category=category, defaults={"account": account}
-        )
-    for department, segment_code in DEMO_DEPARTMENTS.items():
-        TagMapping.objects.update_or_create(
-            company=company,
-            tag_level=1,
-            tag_value=department,
-            defaults={"segment": "Department", "code": segment_code},
-        )
+    ensure_demo_mappings(company)
     return Company.objects.get(pk=company.pk)
 
 

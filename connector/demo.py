@@ -98,6 +98,12 @@ def ensure_demo_company() -> Company:
             "sage_password": DEMO_PASSWORD,
         },
     )
+    ensure_demo_mappings(company)
+    return company
+
+
+def ensure_demo_mappings(company: Company) -> None:
+    """The category and department mappings the demo's finance team set up."""
     for category, account in DEMO_CATEGORIES.items():
         CategoryMapping.objects.update_or_create(
             company=company, category=category, defaults={"account": account}
@@ -109,4 +115,3 @@ def ensure_demo_company() -> Company:
             tag_value=department,
             defaults={"segment": "Department", "code": code},
         )
-    return company

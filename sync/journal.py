@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from connector.money import display
 from connector.sage100.mask import AccountFormatError, AccountMask
-from connector.sage100.types import JournalEntryPayload, JournalLinePayload
+from connector.sage100.types import JournalEntryPayload
 from sync.text import (
     ENTRY_COMMENT_MAX,
     LINE_COMMENT_MAX,
@@ -225,20 +225,12 @@ class BuiltEntry:
 
     def payload(self) -> JournalEntryPayload:
         """The body sent to Sage (either transport)."""
-        return JournalEntryPayload(
+        return JournalEntryPayload.from_lines(
             source_journal=self.source_journal,
             posting_date=self.posting_date,
             reference=self.reference,
             comment=self.comment,
-            lines=tuple(
-                JournalLinePayload(
-                    account=line.account,
-                    debit_cents=line.debit_cents,
-                    credit_cents=line.credit_cents,
-                    comment=line.comment,
-                )
-                for line in self.lines
-            ),
+            lines=self.lines,
         )
 
 

@@ -33,7 +33,7 @@ from connector.sage100.errors import (
     SageOutcomeUnknown,
     SageTransientError,
 )
-from connector.sage100.types import JournalEntryPayload, JournalLinePayload, PostResult
+from connector.sage100.types import JournalEntryPayload, PostResult
 from sync import leases, selectors
 from sync.journal import (
     BuiltEntry,
@@ -371,21 +371,12 @@ def payload_of(entry: JournalEntry, built: BuiltEntry | None = None) -> JournalE
 
     `built`: the entry just built for it (its key is derived from that body, so the stored lines
     are these lines): saves reading them back."""
-    lines = built.lines if built is not None else entry.lines.order_by("line_no")
-    return JournalEntryPayload(
+    return JournalEntryPayload.from_lines(
         source_journal=entry.source_journal,
         posting_date=entry.posting_date,
         reference=entry.reference,
         comment=entry.comment,
-        lines=tuple(
-            JournalLinePayload(
-                account=line.account,
-                debit_cents=line.debit_cents,
-                credit_cents=line.credit_cents,
-                comment=line.comment,
-            )
-            for line in lines
-        ),
+        lines=built.lines if built is not None else entry.lines.order_by("line_no"),
     )
 
 

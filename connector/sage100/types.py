@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -47,6 +48,27 @@ class JournalEntryPayload:
     @property
     def total_debit_cents(self) -> int:
         return sum(line.debit_cents for line in self.lines)
+
+    @classmethod
+    def from_lines(
+        cls, *, source_journal: str, posting_date: date, reference: str, comment: str, lines: Iterable[Any]
+    ) -> JournalEntryPayload:
+        """The body from an entry's header and any lines with account, debit/credit cents, comment."""
+        return cls(
+            source_journal=source_journal,
+            posting_date=posting_date,
+            reference=reference,
+            comment=comment,
+            lines=tuple(
+                JournalLinePayload(
+                    account=line.account,
+                    debit_cents=line.debit_cents,
+                    credit_cents=line.credit_cents,
+                    comment=line.comment,
+                )
+                for line in lines
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,9 +123,7 @@ class AccountStructure:
     @property
     def derived_mask(self) -> str:
         """The mask text the segments describe: numeric -> '#', alphanumeric -> 'A'."""
-        return self.separator.join(
-            ("#" if s.type == "numeric" else "A") * s.length for s in self.segments
-        )
+        return self.separator.join(("#" if s.type == "numeric" else "A") * s.length for s in self.segments)
 
     @property
     def segment_names(self) -> list[str]:
