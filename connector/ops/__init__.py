@@ -1,0 +1,1 @@
+"""Running the connector in production: health, pausing schedules for upgrades, log format."""
