@@ -6,12 +6,16 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx
 
+from connector.sage100 import http
 from connector.sage100 import parsing as p
 from connector.sage100.errors import (
+    LISTED_CODES,
+    WRONG_PATH_STATUSES,
     SageCompanyError,
     SageError,
     SageOutcomeUnknown,
@@ -20,7 +24,7 @@ from connector.sage100.errors import (
     describe,
     error_for_code,
 )
-from connector.sage100.gateway import SageSettings
+from connector.sage100.gateway import SageSettings, check_search
 from connector.sage100.types import (
     AccountStructure,
     FiscalPeriod,
@@ -37,6 +41,7 @@ logger = logging.getLogger(__name__)
 POST_PATH = "/v1/gl/journal-entries"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 PAGE_LIMIT = 1000
+SEARCH_LIMIT = 500
 # A chart of accounts never needs more pages than this; more means a looping cursor.
 MAX_PAGES = 10_000
 
@@ -54,16 +59,9 @@ class AgentGateway:
 
     def __init__(self, settings: SageSettings) -> None:
         self.settings = settings
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout,
-            read=settings.read_timeout,
-            write=settings.read_timeout,
-            pool=settings.connect_timeout,
-        )
-        self._client = httpx.Client(
+        self._client = http.make_client(
+            settings,
             base_url=settings.base_url.rstrip("/"),
-            timeout=timeout,
-            follow_redirects=False,
             headers={
                 "Authorization": f"Bearer {settings.agent_api_key}",
                 "Accept": "application/json",
@@ -97,7 +95,7 @@ class AgentGateway:
         }
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         try:
-            response = self._client.post(path, json=body, headers=headers)
+            answer = http.post(self._client, path, settings=s, json=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the agent: safe to retry.
             raise SageTransientError(
@@ -109,6 +107,12 @@ class AgentGateway:
             raise SageCompanyError(
                 "CONFIG", f"The Sage 100 agent URL is not usable ({self._where()})."
             ) from None
+        except http.AnswerTooLarge as exc:
+            raise self._too_large(exc.limit, path, is_post) from None
+        except http.AnswerTooSlow as exc:
+            raise self._lost(
+                "SAGE_TIMEOUT", f"the answer was still arriving after {exc.seconds:.0f} s", is_post
+            ) from None
         except httpx.TimeoutException as exc:
             raise self._lost("SAGE_TIMEOUT", f"no answer in time ({type(exc).__name__})", is_post) from None
         except httpx.TransportError as exc:
@@ -117,10 +121,10 @@ class AgentGateway:
             "Sage 100 agent %s for company %s: HTTP %s in %.3f s",
             path,
             s.company_code,
-            response.status_code,
-            response.elapsed.total_seconds(),
+            answer.status,
+            answer.elapsed,
         )
-        return self._answer(response, is_post)
+        return self._answer(answer, is_post)
 
     def _lost(self, code: str, what: str, is_post: bool) -> SageError:
         if is_post:
@@ -133,67 +137,86 @@ class AgentGateway:
             "SAGE_UNAVAILABLE", f"The Sage 100 agent gave no answer ({what}, {self._where()})."
         )
 
-    def _answer(self, response: httpx.Response, is_post: bool) -> Any:
-        status = response.status_code
+    def _too_large(self, limit: int, path: str, is_post: bool) -> SageError:
+        if is_post:
+            return SageOutcomeUnknown(
+                "ANSWER_TOO_LARGE",
+                http.too_large_message(limit, f"The Sage 100 agent's answer to a journal entry post "
+                                       f"({self._where()})")
+                + " The entry may have been written.",
+            )
+        return SageCompanyError(
+            "ANSWER_TOO_LARGE",
+            http.too_large_message(limit, f"The Sage 100 agent's answer to {path} ({self._where()})"),
+        )
+
+    def _answer(self, answer: http.Answer, is_post: bool) -> Any:
+        status = answer.status
         data: Any = None
-        if response.content:
+        if answer.content:
             try:
-                data = json.loads(response.content)
+                data = json.loads(answer.content)
             except (ValueError, UnicodeDecodeError):
                 data = None
         error = data.get("error") if isinstance(data, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
-        if isinstance(error, dict) and isinstance(code, str) and code and status >= 400:
+        retry = p.retry_after(answer.headers.get("Retry-After"))
+        if isinstance(error, dict) and code in LISTED_CODES and status >= 400:
             raw = error.get("message")
             raw = raw if isinstance(raw, str) else ""
             message = describe(
-                code,
+                str(code),
                 self.settings.scrub(raw),
                 username=self.settings.username,
                 company_code=self.settings.company_code,
             )
-            return_error = error_for_code(
-                code,
-                message,
-                retry_after=p.retry_after(response.headers.get("Retry-After")),
-                post=is_post,
-            )
-            raise return_error
+            raise error_for_code(str(code), message, retry_after=retry, post=is_post)
         if 200 <= status < 300:
             if data is None:
                 raise self._malformed("the answer is not JSON", is_post)
             return data
-        raise self._status_only(status, is_post, response)
+        raise self._status_only(status, is_post, answer.path, retry)
 
-    def _status_only(self, status: int, is_post: bool, response: httpx.Response) -> SageError:
-        """An HTTP error without a contract code: a proxy, a wrong URL, or an overloaded host."""
+    def _status_only(self, status: int, is_post: bool, path: str, retry: float | None) -> SageError:
+        """An answer without a listed code: a proxy, a wrong URL, or an overloaded host."""
         where = self._where()
-        retry = p.retry_after(response.headers.get("Retry-After"))
+        if status in WRONG_PATH_STATUSES:
+            return SageCompanyError(
+                "CONFIG",
+                f"The Sage 100 agent URL or path is wrong for company {self.settings.company_code}: "
+                f"{path} answered HTTP {status} without an agent error code (agent "
+                f"{self.settings.base_url}). Check the company's base URL.",
+            )
+        if is_post:
+            # Only the agent's coded envelope proves nothing was written.
+            return SageOutcomeUnknown(
+                "SAGE_TIMEOUT",
+                f"The answer to a journal entry post carried no agent error code (HTTP {status}, "
+                f"{where}); the entry may have been written.",
+            )
+        if status == 429:
+            return SageTransientError(
+                "TOO_MANY_WRITES", f"The Sage 100 agent is busy (HTTP 429, {where}).", retry_after=retry
+            )
         if status in (502, 503):
             return SageTransientError(
                 "SAGE_UNAVAILABLE", f"Sage 100 is not reachable (HTTP {status}, {where}).",
                 retry_after=retry,
             )
-        if status == 429:
-            return SageTransientError(
-                "TOO_MANY_WRITES", f"The Sage 100 agent is busy (HTTP 429, {where}).",
-                retry_after=retry,
-            )
-        if status == 504 or (status >= 500 and is_post):
-            return self._lost("SAGE_TIMEOUT", f"HTTP {status} without an error code", is_post)
         if status >= 500:
             return SageTransientError(
-                "SAGE_UNAVAILABLE", f"The Sage 100 agent failed (HTTP {status}, {where})."
+                "SAGE_UNAVAILABLE", f"The Sage 100 agent failed (HTTP {status}, {where}).",
+                retry_after=retry,
             )
         return SageCompanyError(
             "CONFIG",
-            f"The Sage 100 agent URL looks wrong: {response.request.url.path} answered HTTP "
-            f"{status} without an agent error code ({where}). Check the base URL.",
+            f"The Sage 100 agent URL looks wrong: {path} answered HTTP {status} without an agent "
+            f"error code ({where}). Check the base URL.",
         )
 
     def _malformed(self, what: str, is_post: bool) -> SageError:
         if is_post:
-            # The agent said 2xx: the entry was most likely written; settle it by lookup.
+            # The agent said 2xx: the entry was most likely written; settle it under the same key.
             return SageOutcomeUnknown(
                 "SAGE_TIMEOUT",
                 f"The Sage 100 agent's answer to a journal entry post could not be read "
@@ -320,32 +343,87 @@ class AgentGateway:
         try:
             if not p.flag(data, "found"):
                 return None
-            raw = p.member(data, "entry")
-            base = _result(dict(raw, replayed=raw.get("replayed", False)) if isinstance(raw, dict) else raw)
-            lines = p.member(raw, "lines")
-            if not isinstance(lines, list):
-                raise p.Malformed("'lines' must be a list")
-            return FoundEntry(
-                entry_no=base.entry_no,
-                batch_no=base.batch_no,
-                posting_date=base.posting_date,
-                reference=base.reference,
-                replayed=base.replayed,
-                source_journal=p.text(raw, "sourceJournal"),
-                comment=raw.get("comment") or "",
-                idempotency_key=p.text(raw, "idempotencyKey"),
-                lines=tuple(
-                    JournalLinePayload(
-                        account=p.text(line, "account"),
-                        debit_cents=p.cents(p.member(line, "debit"), "debit"),
-                        credit_cents=p.cents(p.member(line, "credit"), "credit"),
-                        comment=line.get("comment") or "",
-                    )
-                    for line in lines
-                ),
-            )
+            return _found(p.member(data, "entry"))
         except p.Malformed as exc:
             raise self._malformed(str(exc), False) from None
+
+    def search(
+        self,
+        *,
+        reference: str | None = None,
+        reference_prefix: str | None = None,
+        posting_date_from: date | None = None,
+        posting_date_to: date | None = None,
+    ) -> list[FoundEntry]:
+        """Every entry with the reference (or prefix and posting dates), by entryNo ascending."""
+        check_search(reference, reference_prefix, posting_date_from, posting_date_to)
+        criteria: dict[str, Any] = (
+            {"reference": reference}
+            if reference is not None
+            else {
+                "referencePrefix": reference_prefix,
+                "postingDateFrom": posting_date_from.isoformat() if posting_date_from else None,
+                "postingDateTo": posting_date_to.isoformat() if posting_date_to else None,
+            }
+        )
+        found: dict[str, FoundEntry] = {}
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            data = self._call(
+                "/v1/gl/journal-entries/search", {**criteria, "cursor": cursor, "limit": SEARCH_LIMIT}
+            )
+            try:
+                rows = p.member(data, "entries")
+                if not isinstance(rows, list):
+                    raise p.Malformed("'entries' must be a list")
+                for row in rows:
+                    entry = _found(row)
+                    found[entry.entry_no] = entry
+                cursor = p.member(data, "nextCursor")
+                if cursor is not None and (not isinstance(cursor, str) or cursor in seen):
+                    raise p.Malformed(f"'nextCursor' {cursor!r} is not a new cursor")
+            except p.Malformed as exc:
+                raise self._malformed(str(exc), False) from None
+            if cursor is None:
+                return [found[no] for no in sorted(found, key=_entry_order)]
+            seen.add(cursor)
+        raise self._malformed("the search never ends (too many pages)", False)
+
+
+def _entry_order(entry_no: str) -> tuple[int, str]:
+    """entryNo order: numerically when it is a number (Sage zero-fills), else as text."""
+    return (int(entry_no), entry_no) if entry_no.isdigit() else (-1, entry_no)
+
+
+def _found(raw: Any) -> FoundEntry:
+    """An entry of a lookup or search answer, lines included."""
+    if not isinstance(raw, dict):
+        raise p.Malformed("'entry' must be an object")
+    base = _result(dict(raw, replayed=raw.get("replayed", False)))
+    lines = p.member(raw, "lines")
+    if not isinstance(lines, list):
+        raise p.Malformed("'lines' must be a list")
+    comment = raw.get("comment")
+    return FoundEntry(
+        entry_no=base.entry_no,
+        batch_no=base.batch_no,
+        posting_date=base.posting_date,
+        reference=base.reference,
+        replayed=base.replayed,
+        source_journal=p.text(raw, "sourceJournal"),
+        comment=comment if isinstance(comment, str) else "",
+        idempotency_key=p.text(raw, "idempotencyKey"),
+        lines=tuple(
+            JournalLinePayload(
+                account=p.text(line, "account"),
+                debit_cents=p.cents(p.member(line, "debit"), "debit"),
+                credit_cents=p.cents(p.member(line, "credit"), "credit"),
+                comment=(line.get("comment") or "") if isinstance(line.get("comment"), str) else "",
+            )
+            for line in lines
+        ),
+    )
 
 
 def _result(data: Any) -> PostResult:

@@ -19,6 +19,27 @@ REPORT_CODES = frozenset(
 )
 COMPANY_CODES = frozenset({"AUTH_AGENT", "AUTH_SAGE", "NO_ACCESS", "COMPANY_NOT_FOUND", "CONFIG"})
 UNKNOWN_OUTCOME_CODES = frozenset({"SAGE_TIMEOUT", "CONNECTION_LOST"})
+# The codes of the contract's error table: only an envelope carrying one of these is Sage's word.
+LISTED_CODES = frozenset(
+    {
+        "AUTH_AGENT",
+        "AUTH_SAGE",
+        "NO_ACCESS",
+        "COMPANY_NOT_FOUND",
+        "IDEMPOTENCY_MISMATCH",
+        "INVALID_ACCOUNT",
+        "ACCOUNT_INACTIVE",
+        "PERIOD_CLOSED",
+        "UNBALANCED",
+        "VALIDATION",
+        "RECORD_LOCKED",
+        "TOO_MANY_WRITES",
+        "SAGE_UNAVAILABLE",
+        "SAGE_TIMEOUT",
+    }
+)
+# A 404/405/413 without a listed code: the URL or path is wrong, not the company code.
+WRONG_PATH_STATUSES = frozenset({404, 405, 413})
 
 
 class SageError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
     from connector.models import Company
 
 HIDDEN = "********"
+# Bounds on a company's timeouts: the company form refuses more, the gateway clamps to them.
+MAX_CONNECT_TIMEOUT_SECONDS = 60
+MAX_READ_TIMEOUT_SECONDS = 300
+MIN_TIMEOUT_SECONDS = 0.1
+# The longest one call may stay open: connect, then the whole answer within the read timeout
+# (checked between chunks, so one last read may add another read timeout). Leases covering a
+# call (the engine's run lease) must outlive this.
+MAX_CALL_SECONDS = MAX_CONNECT_TIMEOUT_SECONDS + 2 * MAX_READ_TIMEOUT_SECONDS
+DEFAULT_MAX_ANSWER_BYTES = 10 * 1024 * 1024
+
+
+def _bounded(value: float, upper: float) -> float:
+    return min(max(float(value), MIN_TIMEOUT_SECONDS), float(upper))
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,28 @@ class SageSettings:
     company_code: str
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # None: the SAGE_MAX_ANSWER_BYTES setting.
+    max_answer_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        # A company file once held read_timeout 100000: clamp whatever reaches the gateway.
+        connect = _bounded(self.connect_timeout, MAX_CONNECT_TIMEOUT_SECONDS)
+        object.__setattr__(self, "connect_timeout", connect)
+        object.__setattr__(self, "read_timeout", _bounded(self.read_timeout, MAX_READ_TIMEOUT_SECONDS))
+
+    @property
+    def answer_limit(self) -> int:
+        """The largest answer body read from Sage, in bytes (SAGE_MAX_ANSWER_BYTES)."""
+        if self.max_answer_bytes is not None:
+            return int(self.max_answer_bytes)
+        from django.conf import settings
+
+        return int(getattr(settings, "SAGE_MAX_ANSWER_BYTES", DEFAULT_MAX_ANSWER_BYTES))
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """How long one call may stay open at most (see MAX_CALL_SECONDS)."""
+        return self.connect_timeout + 2 * self.read_timeout
 
     def __repr__(self) -> str:
         return (
@@ -79,7 +115,35 @@ class SageGateway(Protocol):
         self, *, idempotency_key: str | None = None, reference: str | None = None
     ) -> FoundEntry | None: ...
 
+    def search(
+        self,
+        *,
+        reference: str | None = None,
+        reference_prefix: str | None = None,
+        posting_date_from: date | None = None,
+        posting_date_to: date | None = None,
+    ) -> list[FoundEntry]: ...
+
     def close(self) -> None: ...
+
+
+def check_search(
+    reference: str | None,
+    reference_prefix: str | None,
+    posting_date_from: date | None,
+    posting_date_to: date | None,
+) -> None:
+    """Exactly one of: a reference, or a prefix with both posting dates (ValueError otherwise)."""
+    ranged = (reference_prefix, posting_date_from, posting_date_to)
+    if reference is not None:
+        if any(v is not None for v in ranged):
+            raise ValueError("search takes a reference, or a prefix with dates, not both")
+        return
+    if any(v is None for v in ranged):
+        raise ValueError("search takes a reference, or reference_prefix with both posting dates")
+    assert posting_date_from is not None and posting_date_to is not None
+    if posting_date_from > posting_date_to:
+        raise ValueError("posting_date_from is after posting_date_to")
 
 
 def is_loopback(host: str) -> bool:
@@ -93,9 +157,16 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, *, company_code: str) -> None:
-    """HTTPS for every host but loopback; anything else is the company's configuration error."""
+    """HTTPS for every host but loopback, never link-local or cloud metadata; else a CONFIG error."""
+    from connector.hosts import refused_host_reason
+
     parts = urlsplit(url)
     host = parts.hostname or ""
+    refused = refused_host_reason(host)
+    if refused:
+        raise SageCompanyError(
+            "CONFIG", f"The Sage 100 URL for company {company_code} is refused: {refused}."
+        )
     if parts.scheme == "https" and host:
         return
     if parts.scheme == "http" and host and is_loopback(host):

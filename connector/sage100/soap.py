@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from decimal import Decimal
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,12 @@ import zeep.exceptions
 from lxml import etree
 
 from connector.money import cents_to_decimal
+from connector.sage100 import http
 from connector.sage100 import parsing as p
 from connector.sage100.agent import check_idempotency_key
 from connector.sage100.errors import (
+    LISTED_CODES,
+    WRONG_PATH_STATUSES,
     SageCompanyError,
     SageError,
     SageOutcomeUnknown,
@@ -31,13 +35,14 @@ from connector.sage100.errors import (
     describe,
     error_for_code,
 )
-from connector.sage100.gateway import SageSettings
+from connector.sage100.gateway import SageSettings, check_search
 from connector.sage100.types import (
     AccountStructure,
     FiscalPeriod,
     FoundEntry,
     GLAccountInfo,
     JournalEntryPayload,
+    JournalLinePayload,
     PingInfo,
     PostResult,
     StructureSegment,
@@ -76,14 +81,15 @@ class HttpFailure(Exception):
 class HttpxTransport(zeep.Transport):
     """zeep's Transport on one httpx.Client; loads only local files, never the network."""
 
-    def __init__(self, client: httpx.Client, timeout: float) -> None:
+    def __init__(self, client: httpx.Client, settings: SageSettings) -> None:
         # zeep's own __init__ would open a requests.Session we never use.
         self.cache = None
-        self.load_timeout = timeout
-        self.operation_timeout = timeout
+        self.load_timeout = settings.read_timeout
+        self.operation_timeout = settings.read_timeout
         self.logger = logging.getLogger(__name__)
         self._close_session = False
         self.client = client
+        self.sage_settings = settings
         self.sent = False
 
     def load(self, url: str) -> bytes:
@@ -103,26 +109,26 @@ class HttpxTransport(zeep.Transport):
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
         """POST the envelope; bodies are not logged (they hold the Sage password)."""
         self.sent = True
-        response = self.client.post(address, content=message, headers=headers)
+        answer = http.post(
+            self.client, address, settings=self.sage_settings, content=message, headers=headers
+        )
         self.logger.debug(
             "Sage 100 SOAP %s: HTTP %s in %.3f s",
             headers.get("SOAPAction", "?"),
-            response.status_code,
-            response.elapsed.total_seconds(),
+            answer.status,
+            answer.elapsed,
         )
-        content = response.content
+        content = answer.content
         if _DTD.search(content[:4096]):
             raise UnsafeAnswer
         looks_soap = b"Envelope" in content[:2048]
-        if response.status_code != 200 and not (response.status_code == 500 and looks_soap):
-            raise HttpFailure(
-                response.status_code, p.retry_after(response.headers.get("Retry-After"))
-            )
+        if not looks_soap and answer.status != 200:
+            raise HttpFailure(answer.status, p.retry_after(answer.headers.get("Retry-After")))
         converted = requests.Response()
         converted._content = content
-        converted.status_code = response.status_code
-        converted.headers = requests.structures.CaseInsensitiveDict(response.headers)
-        converted.encoding = response.encoding
+        converted.status_code = answer.status
+        converted.headers = requests.structures.CaseInsensitiveDict(answer.headers)
+        converted.encoding = answer.encoding
         return converted
 
     def __del__(self) -> None:
@@ -134,16 +140,7 @@ class SoapGateway:
 
     def __init__(self, settings: SageSettings) -> None:
         self.settings = settings
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout,
-                read=settings.read_timeout,
-                write=settings.read_timeout,
-                pool=settings.connect_timeout,
-            ),
-            follow_redirects=False,
-            headers={"Content-Type": "text/xml; charset=utf-8"},
-        )
+        self._http = http.make_client(settings, headers={"Content-Type": "text/xml; charset=utf-8"})
         zeep_settings = zeep.Settings(
             strict=True,
             xml_huge_tree=False,
@@ -153,7 +150,7 @@ class SoapGateway:
         )
         self._client = zeep.Client(  # type: ignore[no-untyped-call]
             wsdl=str(WSDL_PATH),
-            transport=HttpxTransport(self._http, settings.read_timeout),
+            transport=HttpxTransport(self._http, settings),
             settings=zeep_settings,
         )
         self._transport: HttpxTransport = self._client.transport
@@ -193,6 +190,12 @@ class SoapGateway:
             raise self._unreadable("it carries a DTD or entity declaration, refused", is_post) from None
         except HttpFailure as exc:
             raise self._from_status(exc, is_post) from None
+        except http.AnswerTooLarge as exc:
+            raise self._too_large(exc.limit, operation, is_post) from None
+        except http.AnswerTooSlow as exc:
+            raise self._lost(
+                "SAGE_TIMEOUT", f"the answer was still arriving after {exc.seconds:.0f} s", is_post
+            ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise SageTransientError(
                 "SAGE_UNAVAILABLE",
@@ -241,18 +244,51 @@ class SoapGateway:
             "Check the service URL.",
         )
 
+    def _too_large(self, limit: int, operation: str, is_post: bool) -> SageError:
+        if is_post:
+            return SageOutcomeUnknown(
+                "ANSWER_TOO_LARGE",
+                http.too_large_message(
+                    limit, f"The Sage 100 SOAP answer to a journal entry post ({self._where()})"
+                )
+                + " The entry may have been written.",
+            )
+        return SageCompanyError(
+            "ANSWER_TOO_LARGE",
+            http.too_large_message(limit, f"The Sage 100 SOAP answer to {operation} ({self._where()})"),
+        )
+
     def _from_status(self, exc: HttpFailure, is_post: bool) -> SageError:
+        """An answer that is not a SOAP envelope: a wrong path, an IIS or proxy page."""
         status = exc.status
+        if status in WRONG_PATH_STATUSES:
+            return SageCompanyError(
+                "CONFIG",
+                f"The Sage 100 SOAP URL or path is wrong for company {self.settings.company_code}: it "
+                f"answered HTTP {status} without a SOAP envelope (service {self.settings.base_url}). "
+                "Check the company's service URL.",
+            )
+        if is_post:
+            # Only a readable SOAP answer proves what happened to a write.
+            return SageOutcomeUnknown(
+                "SAGE_TIMEOUT",
+                f"The answer to a journal entry post was not a SOAP envelope (HTTP {status}, "
+                f"{self._where()}); the entry may have been written.",
+            )
+        if status == 429:
+            return SageTransientError(
+                "TOO_MANY_WRITES",
+                f"The Sage 100 SOAP service is busy (HTTP 429, {self._where()}).",
+                retry_after=exc.retry_after,
+            )
         if status in (502, 503):
             return SageTransientError(
                 "SAGE_UNAVAILABLE",
                 f"Sage 100 is not reachable (HTTP {status}, {self._where()}).",
                 retry_after=exc.retry_after,
             )
-        if status == 504 or status >= 500:
+        if status >= 500:
             return self._lost("SAGE_TIMEOUT", f"HTTP {status} without a SOAP envelope", is_post)
-        if status == 200:
-            return self._unreadable("not a SOAP envelope", is_post)
         return SageCompanyError(
             "CONFIG",
             f"The Sage 100 SOAP URL looks wrong: it answered HTTP {status} without a SOAP "
@@ -264,6 +300,8 @@ class SoapGateway:
         code = message = None
         retry_after: float | None = None
         # zeep's "Unknown fault" (an envelope without a Fault) carries the document as bytes.
+        if fault.code is None and not isinstance(fault.detail, etree._Element):
+            return self._unreadable("an envelope without a body or fault", is_post)
         detail = fault.detail if isinstance(fault.detail, etree._Element) else None
         if detail is not None:
             mas = detail.find(f"{{{NS}}}MASFault")
@@ -271,6 +309,8 @@ class SoapGateway:
                 mas = detail.find("MASFault")
             if mas is not None:
                 code = (mas.findtext(f"{{{NS}}}Code") or mas.findtext("Code") or "").strip() or None
+                if code not in LISTED_CODES:
+                    code = None
                 message = mas.findtext(f"{{{NS}}}Message") or mas.findtext("Message")
                 raw_retry = mas.findtext(f"{{{NS}}}RetryAfter") or mas.findtext("RetryAfter")
                 retry_after = p.retry_after(raw_retry)
@@ -400,17 +440,77 @@ class SoapGateway:
         if answer is None:
             return None
         try:
-            base = _result(answer)
-        except (p.Malformed, AttributeError, TypeError) as exc:
+            return _found(answer)
+        except (p.Malformed, AttributeError, TypeError, ValueError) as exc:
             raise self._malformed(exc, False) from None
-        return FoundEntry(
-            entry_no=base.entry_no,
-            batch_no=base.batch_no,
-            posting_date=base.posting_date,
-            reference=base.reference,
-            replayed=False,
-            idempotency_key=idempotency_key or "",
+
+    def search(
+        self,
+        *,
+        reference: str | None = None,
+        reference_prefix: str | None = None,
+        posting_date_from: date | None = None,
+        posting_date_to: date | None = None,
+    ) -> list[FoundEntry]:
+        """Every entry with the reference (or prefix and posting dates), by EntryNo ascending."""
+        check_search(reference, reference_prefix, posting_date_from, posting_date_to)
+        params: dict[str, Any] = (
+            {"reference": reference}
+            if reference is not None
+            else {
+                "referencePrefix": reference_prefix,
+                "postingDateFrom": posting_date_from,
+                "postingDateTo": posting_date_to,
+            }
         )
+        answer = self._call("SearchGLJournalEntries", **params)
+        try:
+            entries = [_found(row) for row in _items(answer, "JournalEntryResult")]
+        except (p.Malformed, AttributeError, TypeError, ValueError) as exc:
+            raise self._malformed(exc, False) from None
+        by_number = {entry.entry_no: entry for entry in entries}
+        return [by_number[no] for no in sorted(by_number, key=_entry_order)]
+
+
+def _entry_order(entry_no: str) -> tuple[int, str]:
+    """EntryNo order: numerically when it is a number (Sage zero-fills), else as text."""
+    return (int(entry_no), entry_no) if entry_no.isdigit() else (-1, entry_no)
+
+
+def _cents(value: Any, name: str) -> int:
+    if not isinstance(value, Decimal):
+        raise p.Malformed(f"{name!r} must be an amount")
+    try:
+        cents = value.quantize(CENT) * 100
+    except InvalidOperation:
+        raise p.Malformed(f"{name!r} must be an amount") from None
+    if value != value.quantize(CENT) or cents < 0:
+        raise p.Malformed(f"{name!r} must be an amount with 2 places, got {value}")
+    return int(cents)
+
+
+def _found(answer: Any) -> FoundEntry:
+    """A Find or Search result: the post result, then source journal, comment, key and lines."""
+    base = _result(answer)
+    return FoundEntry(
+        entry_no=base.entry_no,
+        batch_no=base.batch_no,
+        posting_date=base.posting_date,
+        reference=base.reference,
+        replayed=False,
+        source_journal=_required(answer.SourceJournal, "SourceJournal"),
+        comment=answer.Comment or "",
+        idempotency_key=_required(answer.IdempotencyKey, "IdempotencyKey"),
+        lines=tuple(
+            JournalLinePayload(
+                account=_required(line.Account, "Account"),
+                debit_cents=_cents(line.Debit, "Debit"),
+                credit_cents=_cents(line.Credit, "Credit"),
+                comment=line.Comment or "",
+            )
+            for line in _items(answer.Lines, "Line")
+        ),
+    )
 
 
 def _items(answer: Any, name: str) -> list[Any]:

@@ -36,7 +36,10 @@ STATUS_BY_CODE = {
     "SAGE_TIMEOUT": 504,
 }
 RETRYABLE = {"RECORD_LOCKED", "TOO_MANY_WRITES", "SAGE_UNAVAILABLE", "SAGE_TIMEOUT"}
-READ_OPS = {"ping", "structure", "accounts", "periods", "lookup"}
+READ_OPS = {"ping", "structure", "accounts", "periods", "lookup", "search"}
+# Faults that shape how the answer is written (after the operation ran; for posts, after commit).
+SHAPED_FAULTS = {"trickle", "huge"}
+AFTER_COMMIT_FAULTS = {"timeout_after", "drop_after", "answer_after"} | SHAPED_FAULTS
 
 
 class SimError(Exception):
@@ -65,6 +68,14 @@ class HtmlError(Exception):
         self.status = status
 
 
+class RawAnswer(Exception):
+    """Fault "answer"/"answer_after": a proxy's answer of this status and body kind."""
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault.status)
+        self.fault = fault
+
+
 @dataclass
 class Fault:
     fault: str
@@ -74,6 +85,18 @@ class Fault:
     retry_after: int | None = None
     latency: float = 0.0
     html: bool = False
+    # "answer"/"answer_after": status, and body "html", "empty", "text", "json" (with `code`),
+    # "cut" (promises more bytes than it sends, then closes).
+    status: int = 502
+    body: str = "html"
+    code: str = ""
+    # "trickle": `chunk` bytes every `every` seconds, for at most `seconds` (then the connection
+    # closes, cut off); "huge": `size` bytes (Content-Length sent unless `length` is false).
+    chunk: int = 1
+    every: float = 1.0
+    seconds: float = 60.0
+    size: int = 400 * 1024 * 1024
+    length: bool = True
 
     def matches(self, op: str, company: str) -> bool:
         if self.times is not None and self.times <= 0:
@@ -215,6 +238,7 @@ class SageBook:
             self.max_in_flight: dict[str, int] = {}
             self.over_limit = 0
             self.counts: dict[str, int] = {}
+            self.huge_sent: list[int] = []
 
     def reset(self) -> None:
         """Back to the configuration last loaded (entries, faults and counters cleared)."""
@@ -234,6 +258,14 @@ class SageBook:
                         retry_after=f.get("retryAfter"),
                         latency=float(f.get("latency", 0.0)),
                         html=bool(f.get("html", False)),
+                        status=int(f.get("status", 502)),
+                        body=str(f.get("body", "html")),
+                        code=str(f.get("code", "")),
+                        chunk=max(1, int(f.get("chunk", 1))),
+                        every=max(0.0, float(f.get("every", 1.0))),
+                        seconds=min(600.0, float(f.get("seconds", 60.0))),
+                        size=max(0, int(f.get("size", 400 * 1024 * 1024))),
+                        length=bool(f.get("length", True)),
                     )
                     for f in spec["faults"]
                 ]
@@ -246,6 +278,11 @@ class SageBook:
             if "maxConcurrentWrites" in spec:
                 for code, limit in spec["maxConcurrentWrites"].items():
                     self.companies[code].max_concurrent_writes = int(limit)
+
+    def note_sent(self, size: int) -> None:
+        """How many bytes a "huge" answer got out before the client hung up."""
+        with self.cond:
+            self.huge_sent.append(size)
 
     def count(self, name: str) -> None:
         with self.cond:
@@ -276,6 +313,7 @@ class SageBook:
                 "entries": {c: len(co.entries) for c, co in self.companies.items()},
                 "referenceCounts": refs,
                 "counts": dict(self.counts),
+                "hugeSent": list(self.huge_sent),
             }
 
     def entries(self, code: str) -> list[dict[str, Any]]:
@@ -294,6 +332,8 @@ class SageBook:
         fault = self.take_fault(op, code)
         if fault and fault.latency:
             time.sleep(fault.latency)
+        if fault and fault.fault == "answer":
+            raise RawAnswer(fault)
         if fault and fault.fault == "unavailable":
             if fault.html:
                 raise HtmlError(503)
@@ -355,54 +395,83 @@ class SageBook:
                 found = company.by_key.get(key)
             else:
                 matches = [e for e in company.entries if e["reference"] == reference]
-                found = matches[-1] if matches else None
+                # Several entries for one reference: the newest (highest entryNo).
+                found = max(matches, key=lambda e: e["entryNo"]) if matches else None
             if found is None:
                 return None
-            result = {k: v for k, v in found.items() if k != "body"}
-            result["replayed"] = False
-            return copy.deepcopy(result)
+            return _public(found)
+
+    def search(
+        self,
+        company: Company,
+        reference: str | None,
+        prefix: str | None,
+        date_from: str | None,
+        date_to: str | None,
+        fault: Fault | None,
+    ) -> list[dict[str, Any]]:
+        """Every entry with the reference, or with the prefix in the date range, by entryNo."""
+        self._read_fault(fault)
+        with self.cond:
+            if reference is not None:
+                matches = [e for e in company.entries if e["reference"] == reference]
+            else:
+                assert prefix is not None and date_from is not None and date_to is not None
+                start, end = date.fromisoformat(date_from), date.fromisoformat(date_to)
+                matches = [
+                    e
+                    for e in company.entries
+                    if e["reference"].startswith(prefix)
+                    and start <= date.fromisoformat(e["postingDate"]) <= end
+                ]
+            return [_public(e) for e in sorted(matches, key=lambda e: e["entryNo"])]
 
     # -- the write -------------------------------------------------------------------------
+    def end_write(self, company: Company) -> None:
+        """The post's answer has been written (or its connection closed): no longer in flight."""
+        with self.cond:
+            company.in_flight -= 1
+
     def post(
         self, company: Company, key: str, entry: dict[str, Any], fault: Fault | None
     ) -> tuple[int, dict[str, Any], Fault | None]:
-        """Post an entry; returns (HTTP status, answer, fault to apply after commit)."""
+        """Post an entry; returns (HTTP status, answer, fault to apply after commit).
+
+        The write counts as in flight from here until the front end calls end_write() once the
+        answer is on the wire, whatever this raises or returns.
+        """
         with self.cond:
             company.in_flight += 1
             seen = self.max_in_flight.get(company.code, 0)
             self.max_in_flight[company.code] = max(seen, company.in_flight)
             self.counts["post"] = self.counts.get("post", 0) + 1
-        try:
-            with self.cond:
-                if company.in_flight > company.max_concurrent_writes:
-                    self.over_limit += 1
+        with self.cond:
+            if company.in_flight > company.max_concurrent_writes:
+                self.over_limit += 1
+                raise SimError(
+                    "TOO_MANY_WRITES",
+                    f"More than {company.max_concurrent_writes} concurrent writes.",
+                    1,
+                )
+            # One key at a time: a second post with the key waits for the first.
+            while key in company.pending_keys:
+                self.cond.wait(5)
+            existing = company.by_key.get(key)
+            if existing is not None:
+                if existing["body"] != entry:
                     raise SimError(
-                        "TOO_MANY_WRITES",
-                        f"More than {company.max_concurrent_writes} concurrent writes.",
-                        1,
+                        "IDEMPOTENCY_MISMATCH",
+                        "This idempotency key was used with another entry.",
                     )
-                # One key at a time: a second post with the key waits for the first.
-                while key in company.pending_keys:
-                    self.cond.wait(5)
-                existing = company.by_key.get(key)
-                if existing is not None:
-                    if existing["body"] != entry:
-                        raise SimError(
-                            "IDEMPOTENCY_MISMATCH",
-                            "This idempotency key was used with another entry.",
-                        )
-                    self.counts["replay"] = self.counts.get("replay", 0) + 1
-                    return 200, dict(existing["answer"], replayed=True), None
-                company.pending_keys.add(key)
-            try:
-                return self._write(company, key, entry, fault)
-            finally:
-                with self.cond:
-                    company.pending_keys.discard(key)
-                    self.cond.notify_all()
+                self.counts["replay"] = self.counts.get("replay", 0) + 1
+                return 200, dict(existing["answer"], replayed=True), None
+            company.pending_keys.add(key)
+        try:
+            return self._write(company, key, entry, fault)
         finally:
             with self.cond:
-                company.in_flight -= 1
+                company.pending_keys.discard(key)
+                self.cond.notify_all()
 
     def _write(
         self, company: Company, key: str, entry: dict[str, Any], fault: Fault | None
@@ -456,7 +525,7 @@ class SageBook:
             )
             company.entries.append(stored)
             company.by_key[key] = stored
-        after = fault if fault and fault.fault in ("timeout_after", "drop_after") else None
+        after = fault if fault and fault.fault in AFTER_COMMIT_FAULTS else None
         return 201, dict(answer), after
 
     @staticmethod
@@ -466,3 +535,10 @@ class SageBook:
                 if date.fromisoformat(p["start"]) <= posting <= date.fromisoformat(p["end"]):
                     return bool(p["status"] == "open")
         return False
+
+
+def _public(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry as lookup and search show it (no internal body or first answer)."""
+    result = {k: v for k, v in stored.items() if k not in ("body", "answer")}
+    result["replayed"] = False
+    return copy.deepcopy(result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xml.sax.saxutils import escape
@@ -15,9 +16,12 @@ from simulators.sage100.core import (
     COMPANY_CODE,
     IDEMPOTENCY_KEY,
     RETRYABLE,
+    SHAPED_FAULTS,
+    Company,
     DropConnection,
     Fault,
     HtmlError,
+    RawAnswer,
     SageBook,
     SimError,
     validate_entry,
@@ -28,6 +32,7 @@ SOAP_PATH = "/ebusinesswebservices/masservice.svc"
 NS = "urn:ml-connector:sage100:gl:v1"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_BODY = 5 * 1024 * 1024
+HUGE_CHUNK = 64 * 1024
 HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1></body></html>"
 
 
@@ -45,6 +50,8 @@ class DtdAnswer(Exception):
 class Handler(BaseHTTPRequestHandler):
     server: SimServer
     protocol_version = "HTTP/1.1"
+    # The company whose post this request is: in flight until its answer is written.
+    writing: Company | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -97,6 +104,7 @@ class Handler(BaseHTTPRequestHandler):
             self._html(exc.status)
             return
         path = self.path.split("?", 1)[0]
+        self.writing = None
         try:
             if path.startswith("/_sim/"):
                 self._control(path, body)
@@ -112,6 +120,71 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, DTD_ANSWER.encode(), "text/xml; charset=utf-8")
         except HtmlError as exc:
             self._html(exc.status)
+        except RawAnswer as exc:
+            self._raw(exc.fault)
+        finally:
+            # A write counts until its answer is on the wire or the connection is given up.
+            if self.writing is not None:
+                self.server.book.end_write(self.writing)
+                self.writing = None
+
+    # -- answers shaped by a fault ------------------------------------------------------------
+    def _raw(self, fault: Fault) -> None:
+        """A proxy's answer: no contract envelope (or an unlisted code), or a cut-off body."""
+        status = fault.status
+        if fault.body == "empty":
+            self._send(status, b"", "text/plain")
+        elif fault.body == "text":
+            self._send(status, f"HTTP {status} from a proxy".encode(), "text/plain")
+        elif fault.body == "json":
+            error = {"code": fault.code or "NOT_FOUND", "message": "No such route."}
+            self._json(status, {"error": error})
+        elif fault.body == "cut":
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b'{"entryNo": "0')
+            self._drop()
+        else:
+            self._html(status)
+
+    def _trickle(self, status: int, body: bytes, content_type: str, fault: Fault) -> None:
+        """The answer `fault.chunk` bytes every `fault.every` s; cut off after `fault.seconds`."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        started = time.monotonic()
+        for i in range(0, len(body), fault.chunk):
+            time.sleep(fault.every)
+            if time.monotonic() - started > fault.seconds:
+                self._drop()
+                return
+            self.wfile.write(body[i : i + fault.chunk])
+
+    def _huge(self, status: int, content_type: str, fault: Fault) -> None:
+        """`fault.size` bytes (at most `fault.seconds` of writing), until the client hangs up."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if fault.length:
+            self.send_header("Content-Length", str(fault.size))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        started = time.monotonic()
+        sent = 0
+        piece = b"x" * HUGE_CHUNK
+        try:
+            while sent < fault.size and time.monotonic() - started < fault.seconds:
+                part = piece[: fault.size - sent]
+                self.wfile.write(part)
+                sent += len(part)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            self.server.book.note_sent(sent)
 
     # -- controls ---------------------------------------------------------------------------
     def _control(self, path: str, body: bytes) -> None:
@@ -140,12 +213,22 @@ class Handler(BaseHTTPRequestHandler):
             self._json(err.status, {"error": error}, headers)
             return
         if after is not None:
-            self._after_commit(after, soap=False)
+            self._after_commit(after, status, json.dumps(answer).encode(), "application/json", soap=False)
             return
         self._json(status, answer)
 
-    def _after_commit(self, fault: Fault, *, soap: bool) -> None:
-        """The write committed; now fail to tell the client (504 or a dropped connection)."""
+    def _after_commit(
+        self, fault: Fault, status: int, body: bytes, content_type: str, *, soap: bool
+    ) -> None:
+        """The operation ran (a write committed); now answer the way the fault says."""
+        if fault.fault == "trickle":
+            self._trickle(status, body, content_type, fault)
+            return
+        if fault.fault == "huge":
+            self._huge(status, content_type, fault)
+            return
+        if fault.fault == "answer_after":
+            raise RawAnswer(fault)
         if fault.fault == "drop_after":
             raise DropConnection
         if fault.html:
@@ -165,6 +248,7 @@ class Handler(BaseHTTPRequestHandler):
             "/v1/gl/periods": "periods",
             "/v1/gl/journal-entries": "post",
             "/v1/gl/journal-entries/lookup": "lookup",
+            "/v1/gl/journal-entries/search": "search",
         }
         op = routes.get(path)
         if op is None:
@@ -173,10 +257,22 @@ class Handler(BaseHTTPRequestHandler):
         request = self._schema(op, body)
         logon = request["logon"]
         company, fault = book.logon(logon["username"], logon["password"], request["companyCode"], op)
+        if op == "post":
+            self.writing = company
+            key = self.headers.get("Idempotency-Key", "")
+            return book.post(company, key, request["entry"], fault)
+        shaped = fault if fault is not None and fault.fault in SHAPED_FAULTS else None
+        status, answer = self._agent_read(op, request, company, fault)
+        return status, answer, shaped
+
+    def _agent_read(
+        self, op: str, request: dict[str, Any], company: Company, fault: Fault | None
+    ) -> tuple[int, Any]:
+        book = self.server.book
         if op == "ping":
-            return 200, book.ping(company, fault), None
+            return 200, book.ping(company, fault)
         if op == "structure":
-            return 200, book.structure(company, fault), None
+            return 200, book.structure(company, fault)
         if op == "accounts":
             accounts = book.accounts(company, request.get("status"), fault)
             cursor = request.get("cursor")
@@ -184,14 +280,28 @@ class Handler(BaseHTTPRequestHandler):
             size = min(int(request.get("limit", 1000)), book.page_size)
             page = accounts[start : start + size]
             more = start + size < len(accounts)
-            return 200, {"accounts": page, "nextCursor": f"c{start + size}" if more else None}, None
+            return 200, {"accounts": page, "nextCursor": f"c{start + size}" if more else None}
         if op == "periods":
-            return 200, {"periods": book.periods(company, request["fiscalYear"], fault)}, None
+            return 200, {"periods": book.periods(company, request["fiscalYear"], fault)}
         if op == "lookup":
             found = book.lookup(company, request.get("idempotencyKey"), request.get("reference"), fault)
-            return 200, ({"found": True, "entry": found} if found else {"found": False}), None
-        key = self.headers.get("Idempotency-Key", "")
-        return book.post(company, key, request["entry"], fault)
+            return 200, ({"found": True, "entry": found} if found else {"found": False})
+        entries = book.search(
+            company,
+            request.get("reference"),
+            request.get("referencePrefix"),
+            request.get("postingDateFrom"),
+            request.get("postingDateTo"),
+            fault,
+        )
+        # The cursor is the last entryNo given: entries posted meanwhile come after it.
+        after = request.get("cursor")
+        if after is not None:
+            entries = [e for e in entries if e["entryNo"] > after[1:]]
+        size = min(int(request.get("limit", 500)), book.page_size)
+        page = entries[:size]
+        more = len(entries) > size
+        return 200, {"entries": page, "nextCursor": f"e{page[-1]['entryNo']}" if more else None}
 
     def _schema(self, op: str, body: bytes) -> dict[str, Any]:
         """The request-schema step of the order of checks."""
@@ -228,6 +338,8 @@ class Handler(BaseHTTPRequestHandler):
         elif op == "periods":
             if type(request.get("fiscalYear")) is not int:
                 raise bad("fiscalYear must be a whole number.")
+        elif op == "search":
+            self._search_schema(request)
         elif op == "lookup":
             key, ref = request.get("idempotencyKey"), request.get("reference")
             if (key is None) == (ref is None):
@@ -240,6 +352,34 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad("The Idempotency-Key header is required (1-255 visible ASCII).")
             request["entry"] = validate_entry(request.get("entry"))
         return request
+
+    @staticmethod
+    def _search_schema(request: dict[str, Any]) -> None:
+        """Exactly one of reference / (referencePrefix, postingDateFrom, postingDateTo)."""
+
+        def bad(message: str) -> SimError:
+            return SimError("VALIDATION", message)
+
+        ranged = ("referencePrefix", "postingDateFrom", "postingDateTo")
+        if "reference" in request and request["reference"] is not None:
+            if any(request.get(name) is not None for name in ranged):
+                raise bad("Give reference, or referencePrefix with both dates, not both.")
+            if not isinstance(request["reference"], str):
+                raise bad("reference must be text.")
+        else:
+            if any(request.get(name) is None for name in ranged):
+                raise bad("Give reference, or referencePrefix with postingDateFrom and postingDateTo.")
+            if not isinstance(request["referencePrefix"], str):
+                raise bad("referencePrefix must be text.")
+            for name in ranged[1:]:
+                if not isinstance(request[name], str) or not _is_date(request[name]):
+                    raise bad(f"{name} must be a date YYYY-MM-DD.")
+        cursor = request.get("cursor")
+        if cursor is not None and (not isinstance(cursor, str) or not cursor.startswith("e")):
+            raise bad("cursor is not one this agent gave.")
+        limit = request.get("limit", 500)
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            raise bad("limit must be a whole number 1-1000.")
 
     # -- the SOAP service -------------------------------------------------------------------
     def _fault(self, err: SimError) -> None:
@@ -262,13 +402,13 @@ class Handler(BaseHTTPRequestHandler):
         except SimError as err:
             self._fault(err)
             return
-        if after is not None:
-            self._after_commit(after, soap=True)
-            return
         envelope = (
             f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body>'
             f'<{op}Response xmlns="{NS}">{response}</{op}Response></s:Body></s:Envelope>'
         )
+        if after is not None:
+            self._after_commit(after, 200, envelope.encode(), "text/xml; charset=utf-8", soap=True)
+            return
         self._send(200, envelope.encode(), "text/xml; charset=utf-8")
 
     def _soap_call(self, body: bytes) -> tuple[str, str, Fault | None]:
@@ -291,9 +431,21 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.fault == "dtd":
             raise DtdAnswer
         if op == "CreateGLJournalEntry":
+            self.writing = company
             _status, answer, after = book.post(company, request["idempotencyKey"], request["entry"], fault)
             return op, soapsim.result_xml(answer), after
-        return op, soapsim.read_response(book, op, company, request, fault), None
+        shaped = fault if fault is not None and fault.fault in SHAPED_FAULTS else None
+        return op, soapsim.read_response(book, op, company, request, fault), shaped
+
+
+def _is_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 class SimServer(ThreadingHTTPServer):

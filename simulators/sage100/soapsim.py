@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -18,6 +19,7 @@ KIND = {
     "GetGLPeriods": "periods",
     "CreateGLJournalEntry": "post",
     "FindGLJournalEntry": "lookup",
+    "SearchGLJournalEntries": "search",
 }
 
 
@@ -72,6 +74,12 @@ def parse_request(root: Any, soap_action: str) -> tuple[str, dict[str, Any]]:
         "GetGLPeriods": [("fiscalYear", True)],
         "CreateGLJournalEntry": [("idempotencyKey", True), ("journalEntry", True)],
         "FindGLJournalEntry": [("idempotencyKey", False), ("reference", False)],
+        "SearchGLJournalEntries": [
+            ("reference", False),
+            ("referencePrefix", False),
+            ("postingDateFrom", False),
+            ("postingDateTo", False),
+        ],
     }[op]
     parts = _seq(call, spec + extra)
     logon_parts = _seq(parts["logon"], [("Username", True), ("Password", True)])
@@ -96,6 +104,8 @@ def parse_request(root: Any, soap_action: str) -> tuple[str, dict[str, Any]]:
             raise _bad("Give exactly one of idempotencyKey and reference.")
         request["idempotencyKey"] = _text(parts["idempotencyKey"]) if "idempotencyKey" in parts else None
         request["reference"] = _text(parts["reference"]) if "reference" in parts else None
+    elif op == "SearchGLJournalEntries":
+        request.update(_search(parts))
     elif op == "CreateGLJournalEntry":
         key = _text(parts["idempotencyKey"])
         if not IDEMPOTENCY_KEY.match(key):
@@ -103,6 +113,29 @@ def parse_request(root: Any, soap_action: str) -> tuple[str, dict[str, Any]]:
         request["idempotencyKey"] = key
         request["entry"] = _validate_entry(_entry(parts["journalEntry"]))
     return op, request
+
+
+def _search(parts: dict[str, Any]) -> dict[str, Any]:
+    """The choice of SearchGLJournalEntries: a reference, or a prefix with both dates."""
+    ranged = ("referencePrefix", "postingDateFrom", "postingDateTo")
+    if "reference" in parts:
+        if any(name in parts for name in ranged):
+            raise _bad("Give reference, or referencePrefix with both dates, not both.")
+        return {"reference": _text(parts["reference"]), "referencePrefix": None,
+                "postingDateFrom": None, "postingDateTo": None}
+    if any(name not in parts for name in ranged):
+        raise _bad("Give reference, or referencePrefix, postingDateFrom and postingDateTo.")
+    found: dict[str, Any] = {"reference": None, "referencePrefix": _text(parts["referencePrefix"])}
+    for name in ranged[1:]:
+        value = _text(parts[name])
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise _bad(f"{name} must be an xs:date.") from None
+        if len(value) != 10:
+            raise _bad(f"{name} must be an xs:date.")
+        found[name] = value
+    return found
 
 
 def _entry(el: Any) -> dict[str, Any]:
@@ -157,6 +190,32 @@ def result_xml(answer: dict[str, Any]) -> str:
     )
 
 
+def found_xml(found: dict[str, Any]) -> str:
+    """<JournalEntryResult> of Find and Search: the result, then journal, comment, key, lines."""
+    lines = "".join(
+        "<Line>"
+        + _el("Account", line["account"])
+        + _el("Debit", line["debit"])
+        + _el("Credit", line["credit"])
+        + (_el("Comment", line["comment"]) if line.get("comment") else "")
+        + "</Line>"
+        for line in found["lines"]
+    )
+    return (
+        "<JournalEntryResult>"
+        + _el("EntryNo", found["entryNo"])
+        + _el("BatchNo", found["batchNo"])
+        + _el("PostingDate", found["postingDate"])
+        + _el("Reference", found["reference"])
+        + _el("Replayed", "false")
+        + _el("SourceJournal", found["sourceJournal"])
+        + (_el("Comment", found["comment"]) if found.get("comment") else "")
+        + _el("IdempotencyKey", found["idempotencyKey"])
+        + f"<Lines>{lines}</Lines>"
+        + "</JournalEntryResult>"
+    )
+
+
 def read_response(
     book: SageBook, op: str, company: Company, request: dict[str, Any], fault: Fault | None
 ) -> str:
@@ -195,5 +254,15 @@ def read_response(
             for p in book.periods(company, request["fiscalYear"], fault)
         )
         return f"<Periods>{periods}</Periods>"
+    if op == "SearchGLJournalEntries":
+        entries = book.search(
+            company,
+            request["reference"],
+            request["referencePrefix"],
+            request["postingDateFrom"],
+            request["postingDateTo"],
+            fault,
+        )
+        return "<Entries>" + "".join(found_xml(e) for e in entries) + "</Entries>"
     found = book.lookup(company, request["idempotencyKey"], request["reference"], fault)
-    return result_xml(found) if found else ""
+    return found_xml(found) if found else ""
