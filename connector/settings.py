@@ -212,3 +212,6 @@ LOGGING = {
         "httpx": {"level": envstr("HTTPX_LOG_LEVEL", "WARNING"), "propagate": True},
     },
 }
+
+# Sage 100: the largest answer read from the agent or SOAP service; over it reading stops.
+SAGE_MAX_ANSWER_BYTES = envint("SAGE_MAX_ANSWER_BYTES", 10 * 1024 * 1024)
