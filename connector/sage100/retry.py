@@ -1,12 +1,14 @@
 """The one retry policy for Sage 100 posts, and the post that settles unknown outcomes.
 
 Transient failures back off exponentially with full jitter (Retry-After is a minimum wait),
-within a bound on attempts and on total time. After an unknown outcome the entry is never
-sent blindly again: look it up by idempotency key; if absent, post again with the SAME key.
+within a bound on attempts and on total time. After an unknown outcome the write may still
+commit later, so it is settled only by a definite answer to the SAME key and the SAME body
+(a lookup that finds the key also settles it; one that fails or finds nothing settles nothing).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +23,20 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from connector.sage100.errors import SageError, SageOutcomeUnknown, SageTransientError
+from connector.sage100.errors import (
+    SageCompanyError,
+    SageError,
+    SageOutcomeUnknown,
+    SageTransientError,
+)
 from connector.sage100.gateway import SageGateway
 from connector.sage100.slots import WriteSlots
 from connector.sage100.types import JournalEntryPayload, PostResult
 
 if TYPE_CHECKING:
     from connector.models import Company
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class PostOutcome:
     attempts: int  # posts sent (lookups not counted)
     retries_by_code: dict[str, int]
     settled_by_lookup: bool
+    # True when any attempt of this call had an unknown outcome (settled since, as the result shows).
+    was_unsettled: bool = False
 
 
 def post_with_retries(
@@ -83,15 +94,19 @@ def post_with_retries(
     policy: RetryPolicy,
     slots: WriteSlots,
 ) -> PostOutcome:
-    """Post under the key until it is settled or the policy gives up (then re-raise).
+    """Post under the key until Sage answers definitely or the policy gives up.
 
-    Giving up after any unknown outcome that was never settled raises SageOutcomeUnknown
-    (the report goes to `unknown`); after plain transient failures the last transient error
-    (the report goes to `retry_wait`). Each post holds a write slot only while in flight.
+    After an unknown outcome only the same key and body are sent again, until a definite
+    answer: an entry (settled), or a coded refusal of the entry (SageReportError, raised).
+    A lookup by key is asked first; when it finds the entry that settles it, anything else
+    (not found, failed, unreadable) settles nothing. Giving up while unsettled, or a company
+    error while unsettled, raises SageOutcomeUnknown; giving up after plain transient failures
+    re-raises the last one. Each post holds a write slot only while it is open.
     """
     attempts = 0
     retries: dict[str, int] = {}
     unsettled = False
+    was_unsettled = False
     settled_by_lookup = False
     started = time.monotonic()
 
@@ -100,34 +115,42 @@ def post_with_retries(
         if isinstance(error, SageError):
             retries[error.code] = retries.get(error.code, 0) + 1
 
-    def attempt() -> PostResult:
-        nonlocal attempts, unsettled, settled_by_lookup
-        if unsettled:
-            # The earlier write may have committed: ask before sending anything again.
+    def look_up() -> PostResult | None:
+        try:
             found = gateway.lookup(idempotency_key=idempotency_key)
+        except SageError as exc:
+            # An unanswered lookup settles nothing: the re-post below still will.
+            logger.info("Lookup of key %s settled nothing: %s", idempotency_key, exc.code)
+            return None
+        return found.as_result() if found is not None else None
+
+    def attempt() -> PostResult:
+        nonlocal attempts, unsettled, was_unsettled, settled_by_lookup
+        if unsettled:
+            found = look_up()
             if found is not None:
                 settled_by_lookup = True
                 unsettled = False
-                return found.as_result()
+                return found
         remaining = max(0.5, policy.max_seconds - (time.monotonic() - started))
         with slots.acquire(timeout=remaining):
             attempts += 1
             try:
                 result = gateway.post_entry(entry, idempotency_key=idempotency_key)
             except SageOutcomeUnknown:
-                unsettled = True
+                unsettled = was_unsettled = True
                 raise
         unsettled = False
         return result
 
     try:
         result = policy.retrying(before_sleep=count)(attempt)
-    except SageTransientError as error:
+    except (SageTransientError, SageCompanyError) as error:
         if unsettled:
             raise SageOutcomeUnknown(
                 "SAGE_TIMEOUT",
-                f"{error.message} An earlier attempt may have written the entry; it was not "
-                "found by lookup before giving up.",
+                f"{error.message} An earlier attempt may have written the entry and no definite "
+                "answer to the same key has come since.",
             ) from error
         raise
     return PostOutcome(
@@ -135,4 +158,5 @@ def post_with_retries(
         attempts=attempts,
         retries_by_code=retries,
         settled_by_lookup=settled_by_lookup,
+        was_unsettled=was_unsettled,
     )

@@ -2,8 +2,9 @@
 
 Backends, chosen from Django settings: Redis lease keys when REDIS_URL is set, Lease rows on
 PostgreSQL otherwise, an in-process semaphore on SQLite (one machine, the embedded default).
-A worker that dies frees its slot when the lease expires, so `lease_seconds` must be longer
-than the longest request (connect + read timeout); `WriteSlots.for_company` sees to that.
+A slot is held for as long as its post is open, however long: a renewer thread extends the
+lease every third of `lease_seconds` until the block ends. A worker that dies stops renewing,
+so its slot frees when the lease expires.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Lua compare-and-extend: renew the lease only if this worker still holds the slot.
+RENEW_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 
 def effective_limit(company: Company, ping: PingInfo | None) -> int:
@@ -55,6 +63,8 @@ class _Backend(Protocol):
 
     def release(self, key: str, token: str) -> None: ...
 
+    def renew(self, key: str, token: str, lease_seconds: float) -> bool: ...
+
 
 class RedisBackend:
     """SET NX PX per slot; release by token with a Lua compare-and-delete."""
@@ -70,6 +80,7 @@ class RedisBackend:
                 self._clients[url] = redis.Redis.from_url(url)
             self.redis = self._clients[url]
         self._release = self.redis.register_script(RELEASE_SCRIPT)
+        self._renew = self.redis.register_script(RENEW_SCRIPT)
 
     def session(self) -> AbstractContextManager[RedisBackend]:
         return nullcontext(self)
@@ -81,6 +92,10 @@ class RedisBackend:
 
     def release(self, key: str, token: str) -> None:
         self._release(keys=[REDIS_PREFIX + key], args=[token])
+
+    def renew(self, key: str, token: str, lease_seconds: float) -> bool:
+        ms = max(1, int(lease_seconds * 1000))
+        return bool(self._renew(keys=[REDIS_PREFIX + key], args=[token, ms]))
 
 
 class LeaseRowBackend:
@@ -96,6 +111,8 @@ class LeaseRowBackend:
 
     def __init__(self) -> None:
         self._conn: Any = None
+        # The renewer thread shares the session's connection with the claiming thread.
+        self._lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[LeaseRowBackend]:
@@ -137,7 +154,8 @@ class LeaseRowBackend:
             "ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, "
             "expires_at = EXCLUDED.expires_at WHERE {table}.expires_at <= now() RETURNING id"
         ).format(table=sql.Identifier(self._table()))
-        row = self._conn.execute(query, (key, token, float(lease_seconds))).fetchone()
+        with self._lock:
+            row = self._conn.execute(query, (key, token, float(lease_seconds))).fetchone()
         return row is not None
 
     def release(self, key: str, token: str) -> None:
@@ -146,7 +164,18 @@ class LeaseRowBackend:
         query = sql.SQL("DELETE FROM {table} WHERE key = %s AND holder = %s").format(
             table=sql.Identifier(self._table())
         )
-        self._conn.execute(query, (key, token))
+        with self._lock:
+            self._conn.execute(query, (key, token))
+
+    def renew(self, key: str, token: str, lease_seconds: float) -> bool:
+        from psycopg import sql
+
+        query = sql.SQL(
+            "UPDATE {table} SET expires_at = now() + make_interval(secs => %s) "
+            "WHERE key = %s AND holder = %s RETURNING id"
+        ).format(table=sql.Identifier(self._table()))
+        with self._lock:
+            return self._conn.execute(query, (float(lease_seconds), key, token)).fetchone() is not None
 
 
 class LocalBackend:
@@ -171,6 +200,13 @@ class LocalBackend:
         with self._lock:
             if self._held.get(key, ("", 0.0))[0] == token:
                 del self._held[key]
+
+    def renew(self, key: str, token: str, lease_seconds: float) -> bool:
+        with self._lock:
+            if self._held.get(key, ("", 0.0))[0] != token:
+                return False
+            self._held[key] = (token, time.monotonic() + lease_seconds)
+            return True
 
 
 def default_backend() -> str:
@@ -224,7 +260,7 @@ class WriteSlots:
         lease = 120.0
         sage = getattr(company, "sage", None)
         if sage is not None:
-            # A slot must not expire while its request may still be in flight.
+            # Renewal holds a slot while its post is open; this only bounds a dead worker's hold.
             lease = max(lease, float(sage.connect_timeout) + float(sage.read_timeout) + 30.0)
         return cls(company.code, effective_limit(company, ping), lease_seconds=lease)
 
@@ -260,11 +296,31 @@ class WriteSlots:
                 time.sleep(self.poll_seconds * (0.5 + random.random()))
                 claim = self._claim(backend)
             key, token = claim
+            done = threading.Event()
+            renewer = threading.Thread(
+                target=self._keep, args=(backend, key, token, done), name=f"slot-{key}", daemon=True
+            )
+            renewer.start()
             try:
                 yield key
             finally:
+                done.set()
+                renewer.join(timeout=max(5.0, self.lease_seconds))
                 try:
                     backend.release(key, token)
                 except Exception:
                     # The write's answer matters more than the slot: its lease frees it soon.
                     logger.warning("Could not release write slot %s; it frees when its lease expires.", key)
+
+    def _keep(self, backend: _Backend, key: str, token: str, done: threading.Event) -> None:
+        """Renew the slot's lease every third of its length until the post is over."""
+        every = max(0.05, self.lease_seconds / 3)
+        while not done.wait(every):
+            try:
+                held = backend.renew(key, token, self.lease_seconds)
+            except Exception:
+                logger.warning("Could not renew write slot %s; trying again.", key, exc_info=True)
+                continue
+            if not held:
+                logger.warning("Write slot %s was lost while its post was open.", key)
+                return

@@ -95,6 +95,7 @@ class Fault:
     chunk: int = 1
     every: float = 1.0
     seconds: float = 60.0
+    duration: float = 0.0  # "trickle": when set, pieces sized so the whole answer takes this long
     size: int = 400 * 1024 * 1024
     length: bool = True
 
@@ -264,6 +265,7 @@ class SageBook:
                         chunk=max(1, int(f.get("chunk", 1))),
                         every=max(0.0, float(f.get("every", 1.0))),
                         seconds=min(600.0, float(f.get("seconds", 60.0))),
+                        duration=min(600.0, float(f.get("duration", 0.0))),
                         size=max(0, int(f.get("size", 400 * 1024 * 1024))),
                         length=bool(f.get("length", True)),
                     )

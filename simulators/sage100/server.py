@@ -156,12 +156,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         started = time.monotonic()
-        for i in range(0, len(body), fault.chunk):
+        chunk = fault.chunk
+        if fault.duration and fault.every:
+            pieces = max(1, int(fault.duration / fault.every))
+            chunk = max(1, -(-len(body) // pieces))
+        for i in range(0, len(body), chunk):
             time.sleep(fault.every)
             if time.monotonic() - started > fault.seconds:
                 self._drop()
                 return
-            self.wfile.write(body[i : i + fault.chunk])
+            self.wfile.write(body[i : i + chunk])
 
     def _huge(self, status: int, content_type: str, fault: Fault) -> None:
         """`fault.size` bytes (at most `fault.seconds` of writing), until the client hangs up."""

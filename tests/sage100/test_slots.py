@@ -198,11 +198,13 @@ def test_local_slot_expires_when_never_released() -> None:
 
 def test_release_frees_only_its_own_slot() -> None:
     slots = WriteSlots("ZZ3", 1, lease_seconds=0.1, backend="local")
-    with slots.acquire(timeout=1):
-        time.sleep(0.15)  # our lease ran out and another worker takes the slot
-        other = slots.try_acquire()
-        assert other is not None
-    # Our release must not have freed the other worker's slot.
+    claim = slots.try_acquire()  # a worker that stopped renewing: its lease runs out
+    assert claim is not None
+    time.sleep(0.15)
+    other = slots.try_acquire()
+    assert other is not None
+    # The first worker's late release must not free the other worker's slot.
+    slots.backend.release(*claim)
     assert slots.try_acquire() is None
 
 
