@@ -51,6 +51,12 @@ test: lint test-sqlite test-postgres
 chaos: install
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -p no:xdist tests/chaos $(PYTEST_ARGS)
 
+# The production shape on this machine (deploy/smoke.py): gunicorn + two qcluster + simulators on
+# PostgreSQL (database smoke, recreated) and Redis DB 9; SMOKE_DATABASE_URL / SMOKE_REDIS_URL override.
+.PHONY: smoke
+smoke: install
+	$(PY) deploy/smoke.py
+
 # Benchmarks (not tests): print figures and write docs/performance.md (docs/performance.md says how).
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
