@@ -52,8 +52,15 @@ def test_post_answered_by_a_proxy_before_sage_is_still_unknown(
     assert stats(sim)["entries"]["ABC"] == 0
 
 
-@pytest.mark.parametrize(("status", "code"), [(429, "TOO_MANY_WRITES"), (502, "SAGE_UNAVAILABLE"),
-                                              (503, "SAGE_UNAVAILABLE"), (504, "SAGE_UNAVAILABLE")])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (429, "TOO_MANY_WRITES"),
+        (502, "SAGE_UNAVAILABLE"),
+        (503, "SAGE_UNAVAILABLE"),
+        (504, "SAGE_UNAVAILABLE"),
+    ],
+)
 def test_read_answered_by_a_proxy_is_transient(
     gateway: SageGateway, sim: SageSimulator, status: int, code: str
 ) -> None:
@@ -90,7 +97,9 @@ def test_coded_refusals_still_prove_nothing_was_written(gateway: SageGateway, si
 def test_wrong_path_answers_are_the_companys_config_error(
     gateway: SageGateway, sim: SageSimulator, status: int, body: str
 ) -> None:
-    set_faults(sim, {"faults": [{"fault": "answer", "ops": "all", "status": status, "body": body, "times": None}]})
+    set_faults(
+        sim, {"faults": [{"fault": "answer", "ops": "all", "status": status, "body": body, "times": None}]}
+    )
     calls = [
         gateway.ping,
         gateway.account_structure,

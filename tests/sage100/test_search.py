@@ -37,10 +37,14 @@ def test_search_by_reference_returns_every_entry_by_entry_no(gateway: SageGatewa
     assert gateway.search(reference="EXP NONE") == []
 
 
-def test_search_by_prefix_and_dates_pages_through_everything(gateway: SageGateway, sim: SageSimulator) -> None:
+def test_search_by_prefix_and_dates_pages_through_everything(
+    gateway: SageGateway, sim: SageSimulator
+) -> None:
     # The demo agent pages 7 at a time: 16 matches take 3 pages over the agent.
     for i in range(16):
-        gateway.post_entry(make_entry(f"EXP P{i:02d}", posting_date=date(2026, 11, 1 + i)), idempotency_key=f"p{i}")
+        gateway.post_entry(
+            make_entry(f"EXP P{i:02d}", posting_date=date(2026, 11, 1 + i)), idempotency_key=f"p{i}"
+        )
     gateway.post_entry(make_entry("MAN P99"), idempotency_key="other-prefix")
     gateway.post_entry(make_entry("EXP DEC", posting_date=date(2026, 12, 1)), idempotency_key="december")
     found = gateway.search(reference_prefix="EXP ", posting_date_from=NOV[0], posting_date_to=NOV[1])
@@ -67,7 +71,11 @@ def test_lookup_carries_lines_journal_comment_and_key(gateway: SageGateway) -> N
     for found in (gateway.lookup(idempotency_key="key-lines"), gateway.lookup(reference="EXP LINES")):
         assert found is not None
         assert lines_of(found) == [("6100-01-000", 12540, 0, "Hotel"), ("2100-00-000", 0, 12540, "")]
-        assert (found.source_journal, found.comment, found.idempotency_key) == ("GJ", "Trip to Denver", "key-lines")
+        assert (found.source_journal, found.comment, found.idempotency_key) == (
+            "GJ",
+            "Trip to Denver",
+            "key-lines",
+        )
         assert found.replayed is False
 
 
@@ -80,7 +88,9 @@ def test_lookup_carries_lines_journal_comment_and_key(gateway: SageGateway) -> N
         {"reference_prefix": "EXP ", "posting_date_from": NOV[1], "posting_date_to": NOV[0]},
     ],
 )
-def test_search_takes_a_reference_or_a_prefix_with_dates(gateway: SageGateway, kwargs: dict[str, object]) -> None:
+def test_search_takes_a_reference_or_a_prefix_with_dates(
+    gateway: SageGateway, kwargs: dict[str, object]
+) -> None:
     with pytest.raises(ValueError):
         gateway.search(**kwargs)  # type: ignore[arg-type]
 
@@ -100,7 +110,9 @@ def test_search_wrong_password_is_a_company_error(sim: SageSimulator, transport:
     assert info.value.code == "AUTH_SAGE"
 
 
-def agent_search(sim: SageSimulator, body: dict[str, object], key: str = DEMO_AGENT_API_KEY) -> httpx.Response:
+def agent_search(
+    sim: SageSimulator, body: dict[str, object], key: str = DEMO_AGENT_API_KEY
+) -> httpx.Response:
     return httpx.post(
         sim.base_url + "/v1/gl/journal-entries/search", json=body, headers={"Authorization": f"Bearer {key}"}
     )
@@ -114,9 +126,9 @@ def test_agent_search_order_of_checks(sim: SageSimulator) -> None:
     bad_logon = dict(bad_schema, logon={"username": DEMO_USERNAME, "password": "x"})
     assert agent_search(sim, bad_logon).json()["error"]["code"] == "VALIDATION"
     unknown = dict(good, companyCode="QQQ", reference="EXP A")
-    assert agent_search(sim, dict(unknown, logon={"username": "x", "password": "y"})).json()["error"]["code"] == (
-        "AUTH_SAGE"
-    )
+    assert agent_search(sim, dict(unknown, logon={"username": "x", "password": "y"})).json()["error"][
+        "code"
+    ] == ("AUTH_SAGE")
     assert agent_search(sim, unknown).json()["error"]["code"] == "COMPANY_NOT_FOUND"
     for broken in (
         dict(good, referencePrefix="EXP ", postingDateFrom="2026-11-01"),

@@ -18,7 +18,9 @@ def slots() -> WriteSlots:
 
 
 def test_a_clean_post_was_never_unsettled(gateway: SageGateway, slots: WriteSlots) -> None:
-    outcome = post_with_retries(gateway, make_entry(), idempotency_key="k-clean", policy=fast_policy(), slots=slots)
+    outcome = post_with_retries(
+        gateway, make_entry(), idempotency_key="k-clean", policy=fast_policy(), slots=slots
+    )
     assert outcome.was_unsettled is False and outcome.attempts == 1
 
 
@@ -87,7 +89,11 @@ def test_a_coded_refusal_of_the_same_key_is_definite(
 
     with pytest.raises(SageReportError) as info:
         post_with_retries(
-            gateway, make_entry(), idempotency_key="k-closed", policy=fast_policy(sleep=close_november), slots=slots
+            gateway,
+            make_entry(),
+            idempotency_key="k-closed",
+            policy=fast_policy(sleep=close_november),
+            slots=slots,
         )
     assert info.value.code == "PERIOD_CLOSED"
     assert stats(sim)["counts"]["post"] == 2

@@ -78,8 +78,9 @@ def test_a_trickling_answer_outliving_the_lease_never_breaks_the_limit(
             "faults": [{"fault": "trickle", "every": 0.5, "duration": TRICKLE_SECONDS, "times": 2}],
         },
     )
-    slots = WriteSlots(f"T8{transport[0].upper()}", 2, lease_seconds=LEASE_SECONDS, backend=backend,
-                       poll_seconds=0.02)
+    slots = WriteSlots(
+        f"T8{transport[0].upper()}", 2, lease_seconds=LEASE_SECONDS, backend=backend, poll_seconds=0.02
+    )
     durations: list[float] = []
     errors: list[BaseException] = []
 
@@ -133,7 +134,9 @@ def test_a_trickle_past_the_calls_deadline_is_unknown_for_a_post(sim: SageSimula
 def test_a_huge_read_answer_stops_at_the_cap(sim: SageSimulator, transport: str, length: bool) -> None:
     size = 200 * 1024 * 1024
     gateway = open_gateway(make_settings(sim, transport, max_answer_bytes=1024 * 1024))
-    set_faults(sim, {"faults": [{"fault": "huge", "ops": "read", "size": size, "length": length, "seconds": 20}]})
+    set_faults(
+        sim, {"faults": [{"fault": "huge", "ops": "read", "size": size, "length": length, "seconds": 20}]}
+    )
     with pytest.raises(SageCompanyError) as info:
         gateway.account_structure()
     assert "SAGE_MAX_ANSWER_BYTES" in str(info.value)
