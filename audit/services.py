@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from audit.models import AuditEvent
+from connector.logs import redact
 
 
 def record(
@@ -23,7 +24,8 @@ def record(
     sage_batch_no: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one audit event. Never pass secrets: nothing here is redacted."""
+    """Append one audit event. Its message is redacted of every stored credential (remote answers
+    can echo any company's secret)."""
     return AuditEvent.objects.create(**_fields(**locals()))
 
 
@@ -47,7 +49,7 @@ def _fields(**kwargs: Any) -> dict[str, Any]:
         "report_ref": report.report_id if report is not None else "",
         "transaction_ref": expense.transaction_id if expense is not None else "",
         "employee_email": report.employee_email if report is not None else "",
-        "message": kwargs.get("message", "")[:5000],
+        "message": redact(kwargs.get("message", ""))[:5000],
         "amount_cents": kwargs.get("amount_cents"),
         "currency": kwargs.get("currency", ""),
         "account": kwargs.get("account", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 from pathlib import Path
@@ -75,6 +76,8 @@ def ensure_demo_company() -> Company:
             "card_offset_account": "2150-00-000",
             "expensify_policy_ids": DEMO_POLICY_ID,
             "export_label": DEMO_LABEL,
+            # The demo's reports were approved in the last few weeks; the first run starts here.
+            "export_start_date": datetime.date.today() - datetime.timedelta(days=90),
             "schedule_kind": "cron",
             "schedule_cron": "15 6 * * 1-5",
             "max_concurrent_writes": 2,

@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit.models import AuditEvent
@@ -168,7 +167,7 @@ class ExpenseReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[
         if skipped:
             messages.warning(
                 request,
-                "Only failed, needs-mapping and waiting reports can be replayed; skipped "
+                "Only failed, needs-mapping, waiting, withdrawn and held reports can be replayed; skipped "
                 + ", ".join(skipped),
             )
         by_company: dict[int, list[ExpenseReport]] = {}
@@ -178,6 +177,9 @@ class ExpenseReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[
         for reports in by_company.values():
             company = reports[0].company
             run = replay(company=company, actor=actor, report_ids=[r.report_id for r in reports])
+            if run is None:
+                self.message_user(request, f"{company.code}: nothing to replay", messages.WARNING)
+                continue
             states = dict(
                 ExpenseReport.objects.filter(pk__in=[r.pk for r in reports]).values_list("report_id", "state")
             )
@@ -188,22 +190,13 @@ class ExpenseReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[
 
     @admin.action(description="Accept change after posting (keep the posted entry)", permissions=["replay"])
     def accept_change(self, request: HttpRequest, queryset: QuerySet[ExpenseReport]) -> None:
-        from audit.services import record
+        from sync.services import accept_change
 
         actor = f"admin:{request.user.get_username()}"
         accepted = 0
         for report in queryset.filter(state=ReportState.CHANGED):
-            updated = ExpenseReport.objects.filter(pk=report.pk, state=ReportState.CHANGED).update(
-                state=ReportState.EXPORTED, updated_at=timezone.now()
-            )
-            if updated:
-                accepted += 1
-                record(
-                    action="change_accepted",
-                    actor=actor,
-                    report=report,
-                    message=f"kept the posted entry; ignored: {report.change_summary}",
-                )
+            reason = f"kept the posted entry; ignored: {report.change_summary}"
+            accepted += accept_change(report=report, actor=actor, reason=reason)
         self.message_user(request, f"{accepted} changed report(s) accepted without reposting.")
 
     @admin.display(description="Total", ordering="total_cents")

@@ -47,6 +47,8 @@ MAX_LINE_CENTS = 10**14 - 1
 MAPPING_SOURCE_MAX = 200
 _IDS_SHOWN = 5
 _STATUS_WORDS = {"I": "inactive", "D": "deleted"}
+# Every entry this connector makes has a reference starting with this (reconcile searches by it).
+REFERENCE_PREFIX = "EXP "
 
 
 def _require_cents(value: object, what: str) -> None:
@@ -701,7 +703,7 @@ def _open_posting_date(day: date, rules: CompanyRules, periods: Periods, notes: 
 
 
 def _reference(report: ReportInput, notes: list[str]) -> str:
-    wanted = f"EXP {report.report_id.strip()}"
+    wanted = f"{REFERENCE_PREFIX}{report.report_id.strip()}"
     reference = sage_text(wanted, REFERENCE_MAX)
     if not reference:
         raise ReportRejected(f"reference {wanted!r} is empty once reduced to Sage text")

@@ -17,8 +17,10 @@ class ReportState(models.TextChoices):
     NEEDS_MAPPING = "needs_mapping", "Needs mapping"
     FAILED = "failed", "Failed"
     RETRY_WAIT = "retry_wait", "Waiting to retry"
-    UNKNOWN = "unknown", "Outcome unknown (settle by lookup)"
+    UNKNOWN = "unknown", "Outcome unknown (settled before anything else)"
     CHANGED = "changed", "Changed after posting"
+    WITHDRAWN = "withdrawn", "No longer approved in Expensify"
+    CONFLICT = "conflict", "Held: another company's ledger has it"
 
 
 class ExpenseReport(models.Model):
@@ -91,9 +93,10 @@ class Expense(models.Model):
 
 
 class EntryState(models.TextChoices):
-    BUILT = "built", "Built"
+    BUILT = "built", "Built, not sent"
+    OPEN = "open", "Sent, outcome open (only this key and body may be sent)"
     POSTED = "posted", "Posted"
-    NOTHING_TO_POST = "nothing", "Nothing to post (nets to zero)"
+    REFUSED = "refused", "Refused by Sage (nothing written)"
     SUPERSEDED = "superseded", "Superseded by a later revision"
 
 
@@ -117,6 +120,13 @@ class JournalEntry(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["company", "idempotency_key"], name="one_entry_per_key"),
+            # A report keeps its key while an outcome is open: no second key can be opened.
+            models.UniqueConstraint(
+                fields=["report"], condition=Q(state="open"), name="one_open_entry_per_report"
+            ),
+            models.UniqueConstraint(
+                fields=["report"], condition=Q(state="posted"), name="one_posted_entry_per_report"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +163,7 @@ class RunTrigger(models.TextChoices):
     COMMAND = "command", "Command"
     ADMIN = "admin", "Admin"
     REPLAY = "replay", "Replay"
+    RETRY = "retry", "Due retries"
 
 
 class RunOutcome(models.TextChoices):
@@ -161,16 +172,16 @@ class RunOutcome(models.TextChoices):
     PARTIAL = "partial", "Finished with report failures"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped (another run holds the lease)"
+    INTERRUPTED = "interrupted", "Interrupted (its worker stopped)"
 
 
 class SyncRun(models.Model):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="runs")
     trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
     actor = models.CharField(max_length=200, blank=True)
-    dry_run = models.BooleanField(default=False)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=RunOutcome.choices, default=RunOutcome.RUNNING)
+    outcome = models.CharField(max_length=12, choices=RunOutcome.choices, default=RunOutcome.RUNNING)
     message = models.TextField(blank=True)
     reports_seen = models.PositiveIntegerField(default=0)
     reports_posted = models.PositiveIntegerField(default=0)
@@ -192,3 +203,17 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company.code} run {self.pk} ({self.outcome})"
+
+
+class ReportOwner(models.Model):
+    """One report, one ledger: the company whose ledger an Expensify report ID went into, ever.
+
+    Written before a report's first post; the unique report ID is what stops a second company
+    (one policy moved between companies) from posting it too."""
+
+    report_id = models.CharField("Expensify report ID", max_length=64, unique=True)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    claimed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.report_id} → {self.company_id}"

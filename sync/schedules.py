@@ -55,8 +55,25 @@ def ensure_schedule(company: Company) -> str:
     return "updated"
 
 
+RETRY_SCHEDULE = "retry due reports"
+
+
+def ensure_retry_schedule() -> str:
+    """One schedule, every minute, that posts reports whose next attempt is due (sync.tasks.retry_due)."""
+    values = {"func": "sync.tasks.retry_due", "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
+    existing = Schedule.objects.filter(name=RETRY_SCHEDULE).first()
+    if existing is None:
+        Schedule.objects.create(name=RETRY_SCHEDULE, **values)
+        return "created"
+    if all(getattr(existing, k) == v for k, v in values.items()):
+        return "unchanged"
+    Schedule.objects.filter(pk=existing.pk).update(**values)
+    return "updated"
+
+
 def ensure_all_schedules() -> dict[str, str]:
     results = {company.code: ensure_schedule(company) for company in Company.objects.all()}
+    results[RETRY_SCHEDULE] = ensure_retry_schedule()
     known = {repr(pk) for pk in Company.objects.values_list("pk", flat=True)}
     for orphan in Schedule.objects.filter(func="sync.tasks.sync_company").exclude(args__in=known):
         orphan.delete()

@@ -10,11 +10,10 @@ from django.utils import timezone
 from connector.models import Company, GLAccount
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from sync.journal import Chart, CompanyRules, ExpenseInput, MappingTables, ReportInput
-from sync.models import Expense, ExpenseReport, JournalEntry, ReportState
+from sync.models import Expense, ExpenseReport, ReportState
+from sync.states import POSTABLE_STATES, REPLAYABLE_STATES
 
-# States the engine picks up by itself on every run; failed and changed wait for a person.
-POSTABLE_STATES = (ReportState.NEW, ReportState.READY, ReportState.NEEDS_MAPPING)
-REPLAYABLE_STATES = (ReportState.FAILED, ReportState.NEEDS_MAPPING, ReportState.RETRY_WAIT)
+__all__ = ["POSTABLE_STATES", "REPLAYABLE_STATES"]
 
 
 def reports_to_post(company: Company, *, report_ids: list[str] | None = None) -> QuerySet[ExpenseReport]:
@@ -30,10 +29,6 @@ def reports_to_post(company: Company, *, report_ids: list[str] | None = None) ->
 
 def reports_to_mark(company: Company) -> QuerySet[ExpenseReport]:
     return ExpenseReport.objects.filter(company=company, state=ReportState.POSTED).order_by("id")
-
-
-def latest_entry(report: ExpenseReport) -> JournalEntry | None:
-    return report.entries.order_by("-id").first()
 
 
 def company_rules(company: Company) -> CompanyRules:

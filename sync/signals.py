@@ -15,9 +15,13 @@ from connector.models import Company
 def company_saved(sender: type[Company], instance: Company, raw: bool = False, **kwargs: Any) -> None:
     if raw:
         return
-    from sync.schedules import ensure_schedule
+    from sync.schedules import ensure_retry_schedule, ensure_schedule
 
-    transaction.on_commit(lambda: ensure_schedule(instance))
+    def keep_in_step() -> None:
+        ensure_schedule(instance)
+        ensure_retry_schedule()  # due retries run at their time for every company
+
+    transaction.on_commit(keep_in_step)
 
 
 @receiver(post_delete, sender=Company, dispatch_uid="sync-company-schedule-delete")

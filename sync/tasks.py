@@ -34,3 +34,22 @@ def queue_sync(company: Company, *, actor: str, trigger: str = RunTrigger.ADMIN)
             group=f"sync-{company.code}",
         )
     )
+
+
+def retry_due() -> str:
+    """Post the reports whose next attempt is due, at (about) their time: a run per company that
+    re-reads only those reports by ID, not a full export. Scheduled every minute; a company whose
+    run lease another worker holds is skipped without a trace (that run takes them)."""
+    from sync.services import due_retries
+
+    done = []
+    for company_id, report_ids in due_retries().items():
+        company = Company.objects.filter(pk=company_id, enabled=True).first()
+        if company is None or company.blocked_reason:
+            continue
+        run = run_sync(
+            company=company,
+            options=RunOptions(trigger=RunTrigger.RETRY, actor="retry", report_ids=report_ids),
+        )
+        done.append(f"{company.code}: {run.outcome} ({len(report_ids)} due)")
+    return "; ".join(done) or "nothing due"

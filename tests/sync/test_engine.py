@@ -15,7 +15,16 @@ from django.core.management.base import CommandError
 from audit.models import AuditEvent
 from connector.models import Company, GLAccount
 from mappings.models import CategoryMapping
-from sync.models import EntryState, Expense, ExpenseReport, JournalEntry, JournalLine, ReportState, RunOutcome
+from sync.models import (
+    EntryState,
+    Expense,
+    ExpenseReport,
+    JournalEntry,
+    JournalLine,
+    ReportState,
+    RunOutcome,
+    SyncRun,
+)
 from sync.services import replay
 from tests.sync.conftest import (
     LABEL,
@@ -199,9 +208,11 @@ def test_replay_service_posts_the_fixed_report_once(abc, expensify_sim, sage_sim
     assert_gifts_posted_once(abc, expensify_sim, sage_sim)
     assert audit(abc, "replay_requested", "R04G1fts0Nov")[0].actor == "admin:controller"
     assert reference_counts(sage_sim) == {**ONE_EACH, "EXP R04G1fts0Nov": 1}
-    # A second replay finds nothing to do: the report is exported, no longer replayable.
+    # A second replay finds nothing to do (the report is exported, no longer replayable): no run.
+    runs_before = SyncRun.objects.count()
     again = replay(company=abc, actor="admin:controller", report_ids=["R04G1fts0Nov"])
-    assert again.reports_posted == 0
+    assert again is None
+    assert SyncRun.objects.count() == runs_before
     assert reference_counts(sage_sim)["EXP R04G1fts0Nov"] == 1
 
 
@@ -509,7 +520,9 @@ def test_a_command_run_after_the_fix_clears_the_block_and_posts(abc, expensify_s
     assert audit(abc, "company_resumed")
 
 
-def test_a_wrong_sage_url_stops_the_company_as_a_configuration_error(abc, expensify_sim, sage_sim, transport):
+def test_a_wrong_sage_url_is_a_configuration_error_that_stops_after_three_runs(
+    abc, expensify_sim, sage_sim, transport
+):
     connection = Company.objects.get(pk=abc.pk).sage
     connection.base_url = sage_sim.base_url + ("/nothing-here" if transport == "agent" else "/wrong.svc")
     connection.save()
@@ -517,9 +530,16 @@ def test_a_wrong_sage_url_stops_the_company_as_a_configuration_error(abc, expens
     failed = run(abc)
 
     assert failed.outcome == RunOutcome.FAILED
-    reason = Company.objects.get(pk=abc.pk).blocked_reason
-    assert "URL looks wrong" in reason
-    assert set(states(abc).values()) == {ReportState.NEW}
+    company = Company.objects.get(pk=abc.pk)
+    assert "configuration error" in failed.message and "wrong" in failed.message
+    assert "wrong" in company.degraded_reason
+    assert company.blocked_reason == ""  # one bad answer is not yet a stop
+    assert (company.failure_streak, set(states(abc).values())) == (1, {ReportState.NEW})
+    run(abc)
+    run(abc)
+    company = Company.objects.get(pk=abc.pk)
+    assert company.failure_streak == 3
+    assert company.blocked_reason.startswith("stopped after 3 runs in a row failed the same way")
     assert reference_counts(sage_sim) == {}
 
 

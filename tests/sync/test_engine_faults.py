@@ -240,7 +240,7 @@ def test_unsettled_report_stays_unknown_until_sage_answers(denver, expensify_sim
     sage_faults(sage_sim, {"fault": "timeout_before", "times": None})
     run(denver)
     assert states(denver)[DENVER] == ReportState.UNKNOWN
-    entry = JournalEntry.objects.get(report__report_id=DENVER, state=EntryState.BUILT)
+    entry = JournalEntry.objects.get(report__report_id=DENVER, state=EntryState.OPEN)
 
     # Run 2: the lookup says "not found", then every re-send meets an outage.
     sage_faults(sage_sim, {"fault": "unavailable", "times": None})
@@ -259,27 +259,48 @@ def test_unsettled_report_stays_unknown_until_sage_answers(denver, expensify_sim
 
     run(denver)
 
-    assert_posted_once(denver, expensify_sim, sage_sim)
+    # Posted once under its first key, whatever changed since; today's build differs, so a person sees it.
+    assert reference_counts(sage_sim) == {"EXP " + DENVER: 1}
     assert lines_of(denver, DENVER) == DENVER_LINES  # the body Sage holds, not a rebuilt one
+    report = ExpenseReport.objects.get(report_id=DENVER)
+    assert report.state == ReportState.CHANGED
+    assert "today's build differs" in report.change_summary and "6300-01-000" in report.change_summary
 
 
 @pytest.mark.parametrize("transport", ["soap"])  # no ping over SOAP: the settling lookup is the first read
-@pytest.mark.parametrize(
-    "fault",
-    [{"fault": "unavailable", "ops": "read"}, {"fault": "auth", "ops": "all"}],
-    ids=["outage", "logon"],
-)
-def test_a_lookup_that_fails_keeps_the_report_unknown(denver, expensify_sim, sage_sim, fault):
+def test_a_lookup_that_fails_settles_nothing_the_same_key_and_body_do(denver, expensify_sim, sage_sim):
     sage_faults(sage_sim, {"fault": "timeout_before", "times": None})
     run(denver)
     assert states(denver)[DENVER] == ReportState.UNKNOWN
-    sage_faults(sage_sim, fault)
+    (open_entry,) = JournalEntry.objects.filter(report__report_id=DENVER, state=EntryState.OPEN)
+    sage_faults(sage_sim, {"fault": "unavailable", "ops": "read", "times": 1})
 
     run(denver)
 
+    assert sage_sim.book.faults[0].times == 0  # the settling lookup really failed
+    assert_posted_once(denver, expensify_sim, sage_sim)
+    (posted,) = JournalEntry.objects.filter(report__report_id=DENVER, state=EntryState.POSTED)
+    assert posted.idempotency_key == open_entry.idempotency_key
+    (row,) = audit(denver, "posted", DENVER)
+    assert "re-sent after an unknown outcome" in row.message
+
+
+@pytest.mark.parametrize("transport", ["soap"])
+def test_a_logon_failure_while_settling_keeps_the_report_unknown(denver, expensify_sim, sage_sim):
+    sage_faults(sage_sim, {"fault": "timeout_before", "times": None})
+    run(denver)
     assert states(denver)[DENVER] == ReportState.UNKNOWN
+    sage_faults(sage_sim, {"fault": "auth", "ops": "all", "times": None})
+
+    stopped = run(denver)
+
+    assert "password" in Company.objects.get(pk=denver.pk).blocked_reason.lower()
+    assert stopped.outcome == RunOutcome.FAILED
+    assert states(denver)[DENVER] == ReportState.UNKNOWN
+    assert JournalEntry.objects.filter(report__report_id=DENVER, state=EntryState.OPEN).count() == 1
     assert reference_counts(sage_sim) == {}
     sage_faults(sage_sim)
+    Company.objects.filter(pk=denver.pk).update(blocked_reason="")
     run(denver)
     assert_posted_once(denver, expensify_sim, sage_sim)
 
@@ -310,9 +331,10 @@ def test_marking_fails_after_posting_then_the_next_run_marks_without_posting_aga
     assert len(audit(denver, "posted", DENVER)) == 1
 
 
-def test_an_expensify_outage_does_not_hold_back_reports_already_in_the_ledger(
+def test_an_expensify_outage_posts_nothing_unconfirmed_then_the_next_run_posts(
     denver, expensify_sim, sage_sim
 ):
+    """A stored report is posted only once this run's export shows it approved (accounting.md)."""
     sage_faults(sage_sim, {"fault": "unavailable", "times": None})
     run(denver)
     sage_faults(sage_sim)
@@ -324,7 +346,12 @@ def test_an_expensify_outage_does_not_hold_back_reports_already_in_the_ledger(
     assert sync_run.outcome == RunOutcome.FAILED
     assert "Expensify export failed" in sync_run.message
     assert audit(denver, "export_failed")
+    assert reference_counts(sage_sim) == {}
+    assert Company.objects.get(pk=denver.pk).degraded_reason
+
+    run(denver)
     assert_posted_once(denver, expensify_sim, sage_sim)
+    assert Company.objects.get(pk=denver.pk).degraded_reason == ""
 
 
 def test_a_company_stopped_mid_run_still_marks_what_it_posted(abc, expensify_sim, sage_sim):
@@ -343,17 +370,17 @@ def test_a_company_stopped_mid_run_still_marks_what_it_posted(abc, expensify_sim
     assert reference_counts(sage_sim) == {DENVER_REF: 1}
 
 
-def test_a_company_without_a_sage_connection_is_stopped_with_a_plain_reason(abc, expensify_sim, sage_sim):
+def test_a_company_without_a_sage_connection_fails_with_a_plain_reason(abc, expensify_sim, sage_sim):
     from connector.models import SageConnection
 
     SageConnection.objects.filter(company=abc).delete()
 
-    stopped = run(abc)
+    failed = run(abc)
 
-    assert stopped.outcome == RunOutcome.FAILED
-    reason = Company.objects.get(pk=abc.pk).blocked_reason
-    assert reason == "Company ABC has no Sage 100 connection set up."
-    assert stopped.message == reason
+    assert failed.outcome == RunOutcome.FAILED
+    company = Company.objects.get(pk=abc.pk)
+    assert "Company ABC has no Sage 100 connection set up." in failed.message
+    assert "Company ABC has no Sage 100 connection set up." in company.degraded_reason
     assert set(states(abc).values()) == {ReportState.NEW}
 
 

@@ -37,6 +37,13 @@ class Command(BaseCommand):
             if unknown:
                 raise CommandError(f"{company.code} has no report(s) {', '.join(unknown)}")
         run = replay(company=company, actor="command", report_ids=report_ids, failed=options["failed"])
+        if run is None:
+            self.stdout.write(
+                f"{company.code}: nothing to replay (no failed, needs-mapping or waiting report)."
+            )
+            if report_ids:
+                raise CommandError("None of the named reports can be replayed now.")
+            return
         states = dict(
             ExpenseReport.objects.filter(company=company, report_id__in=report_ids or []).values_list(
                 "report_id", "state"

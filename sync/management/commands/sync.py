@@ -66,7 +66,8 @@ class Command(BaseCommand):
                 f"needs mapping {run.reports_needing_mapping}, retrying {run.reports_retrying}, "
                 f"changed {run.reports_changed}" + (f"\n  {run.message}" if run.message else "")
             )
-            if run.outcome != RunOutcome.SUCCESS:
+            # Another run holding the company's lease is doing the work: not a failure.
+            if run.outcome not in (RunOutcome.SUCCESS, RunOutcome.SKIPPED):
                 failures += 1
         if failures:
             raise CommandError(
@@ -75,7 +76,15 @@ class Command(BaseCommand):
 
     def print_dry_run(self, company: Company, since: dt.date | None) -> int:
         problems = 0
-        for item in dry_run(company=company, since=since):
+        try:
+            items = dry_run(company=company, since=since)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if not items:
+            self.stdout.write(
+                f"{company.code}: nothing to post — Expensify shows no approved, unexported report."
+            )
+        for item in items:
             self.stdout.write(
                 f"{company.code} report {item.report_id} ({item.employee_email}): {item.outcome}"
             )

@@ -1,0 +1,544 @@
+"""A sync run for one company, as five steps: lease, export, re-check, post, mark.
+
+1. Take the company's run lease (one run per company across all workers); close a run a dead
+   worker left behind as interrupted.
+2. Export the company's eligible reports (approved or reimbursed; archived where it opts in) from
+   its export start date, in test mode, and store them.
+3. Re-check by report ID every stored report this run is about to post that the export did not
+   return: no longer approved means withdrawn, never posted.
+4. Post what is ready through `Poster` (posting.py) within the company's write limit.
+5. Mark the posted reports exported in Expensify, and count only the marks Expensify confirms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import record, record_many
+from connector.expensify.errors import ExpensifyAuthError, ExpensifyError
+from connector.expensify.types import ExpensifyReport, RejectedReport
+from connector.logs import redact
+from connector.models import Company
+from connector.sage100.errors import SageCompanyError, SageError
+from connector.sage100.gateway import MAX_READ_TIMEOUT_SECONDS, SageGateway, SageSettings
+from connector.sage100.types import PingInfo
+from sync import leases, selectors
+from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
+from sync.services.context import BuildContext, PeriodCache
+from sync.services.counts import RunCounts
+from sync.services.ingest import upsert_rejected, upsert_report
+from sync.services.ledger import move, open_entry
+from sync.services.posting import CompanyStopped, Poster, Send
+
+log = logging.getLogger(__name__)
+S = ReportState
+
+# Longer than the longest call a run makes between two renewals (a Sage read is at most
+# MAX_READ_TIMEOUT_SECONDS; the posting loop renews while it waits).
+RUN_LEASE_SECONDS = 600
+LEASE_RENEW_SECONDS = 30.0
+CHART_MAX_AGE = dt.timedelta(minutes=15)
+STOP_AFTER_FAILED_RUNS = 3  # the same failure this many runs in a row stops scheduled runs
+STOPPING_CODES = frozenset({"AUTH_AGENT", "AUTH_SAGE", "NO_ACCESS", "COMPANY_NOT_FOUND"})
+ELIGIBLE_STATES = ("APPROVED", "REIMBURSED")
+
+
+@dataclass
+class RunOptions:
+    trigger: str
+    actor: str
+    since: dt.date | None = None
+    report_ids: list[str] | None = None
+    progress: Callable[[str, int, int], None] | None = None
+
+
+def _default_expensify(company: Company) -> Any:
+    import connector.expensify as expensify  # looked up per call: tests swap the factory
+
+    return expensify.client_for_company(company)
+
+
+def _default_sage(settings: SageSettings) -> SageGateway:
+    from connector.sage100.gateway import open_gateway
+
+    return open_gateway(settings)
+
+
+@dataclass
+class Connections:
+    """How a run reaches the outside systems; tests and benchmarks pass their own."""
+
+    expensify: Callable[[Company], Any] = _default_expensify
+    sage: Callable[[SageSettings], SageGateway] = _default_sage
+
+
+class LeaseKeeper:
+    """Renews the run lease from the run's own thread, at most every few seconds."""
+
+    def __init__(self, key: str, holder: str) -> None:
+        self.key = key
+        self.holder = holder
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= LEASE_RENEW_SECONDS:
+            leases.renew(self.key, holder=self.holder, seconds=RUN_LEASE_SECONDS)
+            self._last = now
+
+
+def report_states(company: Company) -> list[str]:
+    """What the export asks for: final approval, and Closed where the workspace has no approval step."""
+    return [*ELIGIBLE_STATES, *(["ARCHIVED"] if company.include_archived else [])]
+
+
+def run_sync(*, company: Company, options: RunOptions, connections: Connections | None = None) -> SyncRun:
+    """One sync run for one company (see the module docstring). Never raises for report problems.
+
+    A run skipped because another holds the company's lease is not stored (nor audited)."""
+    holder = leases.new_holder()
+    lease_key = f"run:{company.code}"
+    if not leases.acquire(lease_key, holder=holder, seconds=RUN_LEASE_SECONDS):
+        return SyncRun(
+            company=company,
+            trigger=options.trigger,
+            actor=options.actor,
+            outcome=RunOutcome.SKIPPED,
+            message="another run for this company is in progress",
+        )
+    try:
+        _close_interrupted(company)
+        run = SyncRun.objects.create(company=company, trigger=options.trigger, actor=options.actor)
+        work = RunWork(
+            company, options, run, holder, LeaseKeeper(lease_key, holder), connections or Connections()
+        )
+        try:
+            outcome, message = work.execute()
+        except Exception as exc:
+            log.exception("sync run for %s failed", company.code)
+            outcome, message = RunOutcome.FAILED, f"unexpected error: {exc}"
+        return _finish(run, outcome, message, work.counts)
+    finally:
+        leases.release(lease_key, holder=holder)
+
+
+def _close_interrupted(company: Company) -> None:
+    """We hold the lease, so any run of this company still 'running' lost its worker."""
+    now = timezone.now()
+    for run in SyncRun.objects.filter(company=company, outcome=RunOutcome.RUNNING):
+        message = "its worker stopped before the run finished; this run takes over what it left"
+        SyncRun.objects.filter(pk=run.pk, outcome=RunOutcome.RUNNING).update(
+            outcome=RunOutcome.INTERRUPTED, finished_at=max(now, run.started_at), message=message
+        )
+        record(action="run_interrupted", actor="engine", company=company, message=f"run {run.pk}: {message}")
+
+
+@dataclass
+class RunWork:
+    company: Company
+    options: RunOptions
+    run: SyncRun
+    holder: str
+    keeper: LeaseKeeper
+    connections: Connections
+    counts: RunCounts = field(default_factory=RunCounts)
+    problems: list[str] = field(default_factory=list)
+    eligible: set[str] = field(default_factory=set)
+    export_complete: bool = False
+    client: Any = None
+
+    @property
+    def actor(self) -> str:
+        return self.options.actor
+
+    def execute(self) -> tuple[str, str]:
+        company = self.company
+        record(
+            action="run_started",
+            actor=self.actor,
+            company=company,
+            message=f"run {self.run.pk} ({self.options.trigger})",
+        )
+        if self.options.trigger in ("schedule", "retry") and company.blocked_reason:
+            return RunOutcome.FAILED, f"runs stopped until fixed: {company.blocked_reason}"
+        try:
+            self.client = self.connections.expensify(company)
+            if not self.export():
+                return RunOutcome.FAILED, self.problems[-1]
+            to_post = list(selectors.reports_to_post(company, report_ids=self.options.report_ids))
+            if not self.recheck(to_post):
+                return RunOutcome.FAILED, self.problems[-1]
+            stopped = self.post(to_post)
+            if not self.mark():
+                return RunOutcome.FAILED, self.problems[-1]
+        finally:
+            if self.client is not None:
+                self.run.expensify_calls = getattr(self.client, "calls", 0)
+                self.client.close()
+        return self.outcome(stopped)
+
+    # -- 2. export -----------------------------------------------------------------------------
+
+    def export(self) -> bool:
+        """Store every eligible report; False when the company must stop (credentials)."""
+        company, options = self.company, self.options
+        since = options.since or company.export_start_date
+        if not company.policy_ids:
+            self.problem(
+                "config",
+                "no Expensify policy is listed for this company, so nothing is exported "
+                "(a company posts only its own policies' reports)",
+            )
+            return True
+        if options.report_ids is None and since is None:
+            self.problem(
+                "config",
+                f"company {company.code} has no export start date: set it on the company "
+                "page (inclusive; the first run starts there)",
+            )
+            return True
+        try:
+            for parsed in self._export_iter(since, options.report_ids):
+                self.store(parsed)
+            self.export_complete = True
+        except ExpensifyAuthError as exc:
+            self.stop(str(exc))
+            return False
+        except ExpensifyError as exc:
+            # Stored reports whose outcome is open can still be looked up; nothing new is posted.
+            self.problem("expensify", f"Expensify export failed: {exc}")
+            record(action="export_failed", actor=self.actor, company=company, message=str(exc))
+        return True
+
+    def _export_iter(
+        self, since: dt.date | None, report_ids: list[str] | None
+    ) -> Iterator[ExpensifyReport | RejectedReport]:
+        kwargs: dict[str, Any] = {
+            "label": self.company.export_label,
+            "policy_ids": self.company.policy_ids,
+            "report_states": report_states(self.company),
+        }
+        if report_ids is not None:
+            kwargs["report_ids"] = report_ids
+        else:
+            kwargs["approved_since"] = since
+        return self.client.export_reports(**kwargs)  # type: ignore[no-any-return]
+
+    def store(self, parsed: ExpensifyReport | RejectedReport) -> None:
+        self.counts.add("seen")
+        if isinstance(parsed, RejectedReport):
+            _report, failed_now = upsert_rejected(company=self.company, rejected=parsed, actor=self.actor)
+            if failed_now:
+                self.counts.add("failed")
+        else:
+            self.eligible.add(parsed.report_id)
+            _report, what = upsert_report(company=self.company, parsed=parsed, actor=self.actor)
+            if what == "changed":
+                self.counts.add("changed")
+        if self.options.progress:
+            self.options.progress("export", self.counts.seen, 0)
+        self.keeper.tick()
+
+    # -- 3. re-check what the export did not show --------------------------------------------
+
+    def recheck(self, to_post: list[ExpenseReport]) -> bool:
+        """A stored report is posted only if Expensify shows it eligible now (asked by report ID)."""
+        if not self.export_complete:
+            return True
+        unseen = [r for r in to_post if r.report_id not in self.eligible]
+        if unseen and self.options.report_ids is None:
+            try:
+                for parsed in self._export_iter(None, [r.report_id for r in unseen]):
+                    self.store(parsed)
+            except ExpensifyAuthError as exc:
+                self.stop(str(exc))
+                return False
+            except ExpensifyError as exc:
+                self.problem("expensify", f"Expensify re-check of stored reports failed: {exc}")
+                self.export_complete = False
+                return True
+        for report in unseen:
+            if report.report_id in self.eligible or report.state in (S.UNKNOWN, S.POSTING):
+                continue  # an open outcome is looked up, never re-sent, while not eligible
+            report.refresh_from_db()
+            if report.state in (S.NEW, S.READY, S.NEEDS_MAPPING, S.RETRY_WAIT) and open_entry(report) is None:
+                message = (
+                    "Expensify no longer shows this report approved and unexported (reopened, rejected, "
+                    "retracted, deleted, moved to another policy, or marked exported elsewhere): not posted"
+                )
+                move(
+                    report,
+                    S.WITHDRAWN,
+                    actor=self.actor,
+                    action="withdrawn",
+                    message=message,
+                    last_error=message,
+                    next_attempt_at=None,
+                )
+                self.counts.add("withdrawn")
+        return True
+
+    # -- 4. post -------------------------------------------------------------------------------
+
+    def post(self, to_post: list[ExpenseReport]) -> str:
+        """Post what is ready; returns the stop message when the company had to stop."""
+        from connector.sage100.gateway import settings_for_company
+        from connector.sage100.retry import RetryPolicy
+        from connector.sage100.slots import WriteSlots, effective_limit
+
+        company = self.company
+        try:
+            sage_settings = settings_for_company(company)
+            self._refresh_chart_if_stale(sage_settings)
+            probe = self.connections.sage(sage_settings)
+            try:
+                ping: PingInfo | None = probe.ping() if sage_settings.transport == "agent" else None
+                limit = effective_limit(company, ping)
+                policy = RetryPolicy.for_company(company)
+                poster = Poster(
+                    company=company,
+                    context=BuildContext.load(company, PeriodCache(probe.periods)),
+                    gateway_factory=lambda: self.connections.sage(sage_settings),
+                    slots=WriteSlots.for_company(company, ping),
+                    policy=policy,
+                    actor=self.actor,
+                    holder=self.holder,
+                    counts=self.counts,
+                    eligible=self.eligible if self.export_complete else set(),
+                    claim_seconds=max(300.0, policy.max_seconds + 2 * MAX_READ_TIMEOUT_SECONDS),
+                )
+                # Reports whose state moved since they were listed are re-read by prepare().
+                self._post_all(poster, [r for r in to_post if r.state != S.WITHDRAWN], limit)
+            finally:
+                probe.close()
+        except CompanyStopped as exc:
+            return self._sage_company_error(exc.error)
+        except SageCompanyError as exc:
+            return self._sage_company_error(exc)
+        except SageError as exc:
+            self.problem(f"sage:{exc.code}", f"Sage 100 unavailable: {exc}")
+            record(action="sage_unavailable", actor=self.actor, company=company, message=str(exc))
+        return ""
+
+    def _sage_company_error(self, exc: SageCompanyError) -> str:
+        if exc.code in STOPPING_CODES:
+            self.stop(str(exc))
+            return str(exc)
+        self.problem(f"sage:{exc.code}", f"Sage 100 configuration error: {exc}")
+        record(action="sage_config_error", actor=self.actor, company=self.company, message=str(exc))
+        return ""
+
+    def _refresh_chart_if_stale(self, sage_settings: SageSettings) -> None:
+        from connector.sage100.services import refresh_chart
+
+        company = self.company
+        fresh = company.chart_refreshed_at and timezone.now() - company.chart_refreshed_at < CHART_MAX_AGE
+        if not fresh:
+            refresh_chart(company)
+            company.refresh_from_db()
+
+    def _post_all(self, poster: Poster, reports: list[ExpenseReport], limit: int) -> None:
+        """This thread does every database read and write, in order, while `limit` threads make only
+        the Sage calls; the next report is built and claimed while others are in Sage. No send starts
+        before a thread is free, so a stop leaves at most one claimed, unsent report, and it goes back."""
+        total, done = len(reports), 0
+        in_sage: dict[Future[Any], Send] = {}
+        ready: Send | None = None
+        error: Exception | None = None
+        queue = iter(reports)
+
+        def one_done() -> None:
+            nonlocal done
+            done += 1
+            if self.options.progress:
+                self.options.progress("post", done, total)
+            self.keeper.tick()
+
+        try:
+            with ThreadPoolExecutor(
+                max_workers=limit, thread_name_prefix=f"post-{poster.company.code}"
+            ) as pool:
+                while True:
+                    while error is None:
+                        if ready is not None:
+                            if len(in_sage) >= limit:
+                                break
+                            in_sage[pool.submit(poster.transmit, ready)] = ready
+                            ready = None
+                        report = next(queue, None)
+                        if report is None:
+                            break
+                        try:
+                            outcome = poster.prepare(report)
+                        except Exception as exc:  # the database failed
+                            error = exc
+                            break
+                        if isinstance(outcome, Send):
+                            ready = outcome
+                        else:
+                            one_done()
+                    if not in_sage:
+                        break
+                    finished, _ = wait(in_sage, timeout=LEASE_RENEW_SECONDS, return_when=FIRST_COMPLETED)
+                    self.keeper.tick()  # a slow answer must not cost the run its lease
+                    for future in finished:
+                        # Every send that went out is recorded, even after the company stopped.
+                        try:
+                            poster.finish(in_sage.pop(future), future.result())
+                        except Exception as exc:
+                            error = error or exc
+                        one_done()
+            if ready is not None:
+                poster.release_unsent(ready)
+        finally:
+            poster.close()
+        if error is not None:
+            raise error
+
+    # -- 5. mark -------------------------------------------------------------------------------
+
+    def mark(self) -> bool:
+        if self.client is None:
+            return True
+        try:
+            self.counts.exported += mark_exported(company=self.company, client=self.client, actor=self.actor)
+        except ExpensifyAuthError as exc:
+            self.stop(str(exc))
+            return False
+        except ExpensifyError as exc:
+            self.problem("expensify-mark", f"marking exported failed (tried again next run): {exc}")
+            record(action="mark_failed", actor=self.actor, company=self.company, message=str(exc))
+        waiting = selectors.reports_to_mark(self.company).count()
+        if waiting:
+            self.problems.append(
+                f"{waiting} posted report(s) not yet confirmed marked in Expensify; marked again next run"
+            )
+        return True
+
+    # -- the run's end ---------------------------------------------------------------------------
+
+    def problem(self, kind: str, message: str) -> None:
+        self.problems.append(message)
+        self.failure_kind = kind
+
+    def stop(self, message: str) -> None:
+        """A coded credential or access error: scheduled runs stop until a person fixes it."""
+        stop_company(self.company, message, actor=self.actor)
+        self.problems.append(message)
+
+    def outcome(self, stopped: str) -> tuple[str, str]:
+        company = self.company
+        if stopped:
+            return RunOutcome.FAILED, stopped
+        failures = [p for p in self.problems if "not yet confirmed" not in p]
+        if failures:
+            self.degraded("; ".join(failures))
+            return RunOutcome.FAILED, "; ".join(self.problems)
+        if company.blocked_reason or company.degraded_reason or company.failure_streak:
+            Company.objects.filter(pk=company.pk).update(
+                blocked_reason="", degraded_reason="", failure_streak=0
+            )
+            if company.blocked_reason or company.degraded_reason:
+                record(action="company_resumed", actor=self.actor, company=company, message="run succeeded")
+        if self.counts.needs_attention() or self.problems:
+            return RunOutcome.PARTIAL, "; ".join(self.problems)
+        return RunOutcome.SUCCESS, ""
+
+    def degraded(self, reason: str) -> None:
+        """One bad answer is transient; the same failure STOP_AFTER_FAILED_RUNS runs in a row stops."""
+        company = self.company
+        reason = redact(reason)
+        streak = company.failure_streak + 1 if company.degraded_reason == reason else 1
+        Company.objects.filter(pk=company.pk).update(degraded_reason=reason, failure_streak=streak)
+        company.degraded_reason, company.failure_streak = reason, streak
+        if streak >= STOP_AFTER_FAILED_RUNS and not company.blocked_reason:
+            stop_company(
+                company,
+                f"stopped after {streak} runs in a row failed the same way: {reason}",
+                actor=self.actor,
+            )
+
+
+def stop_company(company: Company, message: str, *, actor: str) -> None:
+    message = redact(message)
+    Company.objects.filter(pk=company.pk).update(blocked_reason=message)
+    company.blocked_reason = message
+    record(action="company_stopped", actor=actor, company=company, message=message)
+
+
+def mark_exported(*, company: Company, client: Any, actor: str) -> int:
+    """Mark every posted, unmarked report exported; only marks Expensify confirms are recorded."""
+    reports = list(selectors.reports_to_mark(company))
+    if not reports:
+        return 0
+    confirmed = set(client.mark_exported([r.report_id for r in reports], label=company.export_label))
+    done = [r for r in reports if r.report_id in confirmed]
+    if not done:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        ExpenseReport.objects.filter(pk__in=[r.pk for r in done], state=S.POSTED).update(
+            state=S.EXPORTED, exported_at=now, updated_at=now
+        )
+        record_many(
+            {
+                "action": "marked_exported",
+                "actor": actor,
+                "report": r,
+                "message": f"label {company.export_label!r}, confirmed by Expensify",
+            }
+            for r in done
+        )
+    return len(done)
+
+
+def _finish(run: SyncRun, outcome: str, message: str, counts: RunCounts) -> SyncRun:
+    run.outcome = outcome
+    run.message = redact(message)
+    run.finished_at = timezone.now()
+    run.reports_seen = counts.seen
+    run.reports_posted = counts.posted
+    run.reports_exported = counts.exported
+    run.reports_failed = counts.failed
+    run.reports_needing_mapping = counts.needs_mapping
+    run.reports_retrying = counts.retrying + counts.unknown
+    run.reports_changed = counts.changed
+    run.save()
+    record(
+        action="run_finished",
+        actor=run.actor or run.trigger,
+        company=run.company,
+        message=f"run {run.pk}: {outcome}" + (f": {run.message}" if run.message else ""),
+        detail={
+            "seen": counts.seen,
+            "posted": counts.posted,
+            "exported": counts.exported,
+            "failed": counts.failed,
+            "needs_mapping": counts.needs_mapping,
+            "retrying": counts.retrying,
+            "unknown": counts.unknown,
+            "changed": counts.changed,
+            "withdrawn": counts.withdrawn,
+        },
+    )
+    return run
+
+
+def due_retries() -> dict[int, list[str]]:
+    """Reports whose next attempt is due, by company id (one indexed query)."""
+    due: dict[int, list[str]] = {}
+    rows = ExpenseReport.objects.filter(
+        state__in=[S.RETRY_WAIT, S.UNKNOWN], next_attempt_at__lte=timezone.now(), company__enabled=True
+    ).values_list("company_id", "report_id")
+    for company_id, report_id in rows:
+        due.setdefault(company_id, []).append(report_id)
+    return due
