@@ -215,3 +215,6 @@ LOGGING = {
 
 # Sage 100: the largest answer read from the agent or SOAP service; over it reading stops.
 SAGE_MAX_ANSWER_BYTES = envint("SAGE_MAX_ANSWER_BYTES", 10 * 1024 * 1024)
+
+# Largest answer body read from Expensify, in bytes: beyond it a call fails naming this setting.
+EXPENSIFY_MAX_ANSWER_BYTES = envint("EXPENSIFY_MAX_ANSWER_BYTES", 50 * 1024 * 1024)

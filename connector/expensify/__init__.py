@@ -1,17 +1,25 @@
 """Everything the connector says to Expensify goes through this package.
 
-The engine calls `client_for_company(company)` and then `export_reports`, `mark_exported`,
-`get_policy_data`; failures arrive as ExpensifyError subclasses whose type (`kind`) says
-transient / permanent / auth.
+The engine calls `client_for_company(company)` and then `export_reports`, `mark_exported`
+(returns the IDs Expensify confirms marked), `get_policy_data`; failures arrive as
+ExpensifyError subclasses whose type (`kind`) says transient / permanent / auth / config.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.expensify.client import TEMPLATE, ExpensifyClient, ExportStats
+from connector.expensify.client import (
+    ELIGIBLE_STATES,
+    REPORT_STATES,
+    TEMPLATE,
+    ExpensifyClient,
+    ExportStats,
+)
 from connector.expensify.errors import (
+    ExpensifyAnswerTooLarge,
     ExpensifyAuthError,
+    ExpensifyConfigError,
     ExpensifyError,
     ExpensifyPermanentError,
     ExpensifyProtocolError,
@@ -55,9 +63,13 @@ def client_for_company(company: Company, **overrides: Any) -> ExpensifyClient:
 
 
 __all__ = [
+    "ELIGIBLE_STATES",
+    "REPORT_STATES",
     "TEMPLATE",
+    "ExpensifyAnswerTooLarge",
     "ExpensifyAuthError",
     "ExpensifyClient",
+    "ExpensifyConfigError",
     "ExpensifyError",
     "ExpensifyExpense",
     "ExpensifyPermanentError",

@@ -29,7 +29,9 @@ from tenacity import (
 )
 
 from connector.expensify.errors import (
+    ExpensifyAnswerTooLarge,
     ExpensifyAuthError,
+    ExpensifyConfigError,
     ExpensifyError,
     ExpensifyPermanentError,
     ExpensifyProtocolError,
@@ -38,7 +40,7 @@ from connector.expensify.errors import (
 from connector.expensify.pacing import RateLimiter, shared_limiter
 from connector.expensify.parsing import parse_export, policy_from_json
 from connector.expensify.types import ExpensifyReport, PolicyData, RejectedReport
-from connector.logs import MASK, register_secret
+from connector.logs import MASK, redact_known, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,13 @@ _AUTH_WORDS = re.compile(
 )
 _SMALL_ANSWER = 1 << 16
 MAX_WINDOW_DAYS = 365  # inclusive days per render: Expensify refuses windows over a year
+# approvedAfter alone (no endDate) only while it is safely under a year old: time zones differ.
+RECENT_DAYS = MAX_WINDOW_DAYS - 7
 MARK_BATCH = 500
 SPLIT_LIMIT_CAP = 50_000
+REPORT_STATES = ("OPEN", "SUBMITTED", "APPROVED", "REIMBURSED", "ARCHIVED")
+ELIGIBLE_STATES = ("APPROVED", "REIMBURSED")
+DEFAULT_MAX_ANSWER_BYTES = 50 * 1024 * 1024
 
 
 @dataclass
@@ -102,6 +109,7 @@ class ExpensifyClient:
         retry_initial_seconds: float = 1.0,
         download_poll_seconds: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        max_answer_bytes: int | None = None,
     ) -> None:
         if not partner_user_id or not partner_user_secret:
             raise ExpensifyAuthError(
@@ -120,6 +128,7 @@ class ExpensifyClient:
         self.retry_initial_seconds = retry_initial_seconds
         self.download_poll_seconds = download_poll_seconds
         self._sleep = sleep
+        self.max_answer_bytes = max_answer_bytes if max_answer_bytes is not None else _answer_limit()
         # One client per Expensify account: keep-alive, and a timeout on every phase.
         self._http = httpx.Client(
             timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
@@ -149,7 +158,15 @@ class ExpensifyClient:
         return {"partnerUserID": self.partner_user_id, "partnerUserSecret": self._secret}
 
     def _clean(self, text: str) -> str:
-        return text.replace(self._secret, MASK) if self._secret else text
+        # Any company's secret a hostile answer echoes is blanked too, not only ours.
+        return redact_known(text.replace(self._secret, MASK) if self._secret else text)
+
+    def _too_large(self) -> ExpensifyAnswerTooLarge:
+        return ExpensifyAnswerTooLarge(
+            f"Expensify's answer is larger than EXPENSIFY_MAX_ANSWER_BYTES "
+            f"({self.max_answer_bytes} bytes); reading stopped there. Raise the setting if an "
+            "export really is that large."
+        )
 
     def _limiter_step(self, step: Callable[[], T]) -> T:
         try:
@@ -185,12 +202,20 @@ class ExpensifyClient:
         body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1 << 20)
         try:
             with self._http.stream("POST", self.base_url, data=form) as response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > self.max_answer_bytes:
+                    raise self._too_large()
                 size = 0
                 for chunk in response.iter_bytes():
-                    body.write(chunk)
                     size += len(chunk)
+                    if size > self.max_answer_bytes:
+                        raise self._too_large()
+                    body.write(chunk)
                 status = response.status_code
                 retry_after = _retry_after(response.headers.get("Retry-After"))
+        except ExpensifyAnswerTooLarge:
+            body.close()
+            raise
         except httpx.TimeoutException as exc:
             body.close()
             raise ExpensifyTransientError(
@@ -415,9 +440,17 @@ class ExpensifyClient:
             pause = min(pause * 2, self.download_poll_seconds)
 
     def _render_and_read(
-        self, *, filters: dict[str, str], limit: int, counter: _Counter, seen: set[str]
+        self,
+        *,
+        filters: dict[str, str],
+        limit: int,
+        counter: _Counter,
+        seen: set[str],
+        report_state: str,
     ) -> Iterator[ExpensifyReport | RejectedReport]:
-        name = self._render(filters=filters, limit=limit, report_state="APPROVED", on_finish=None, test=True)
+        name = self._render(
+            filters=filters, limit=limit, report_state=report_state, on_finish=None, test=True
+        )
         body = self._download(name)
         try:
             for item in parse_export(body):
@@ -435,49 +468,94 @@ class ExpensifyClient:
         self,
         *,
         label: str,
-        policy_ids: Iterable[str] = (),
-        approved_after: date | None = None,
+        policy_ids: Iterable[str],
+        approved_since: date | None = None,
+        report_ids: Iterable[str] = (),
+        report_states: Sequence[str] = ELIGIBLE_STATES,
+        limit: int = 1000,
         start_date: date | None = None,
         end_date: date | None = None,
-        report_ids: Iterable[str] = (),
-        limit: int = 1000,
+        approved_after: date | None = None,
     ) -> Iterator[ExpensifyReport | RejectedReport]:
-        """Yield every approved report not yet marked `label`, each once (test mode: marks nothing).
+        """Yield every report of these policies in `report_states` not yet marked `label`, each once.
 
-        A render that returns `limit` reports may have been cut short, so its date window is
-        split in two and both halves rendered again (reports already seen are skipped), until
-        every window holds fewer than `limit`. Without start_date, the search starts a year
-        before approved_after (or a year before end_date).
+        Test mode: nothing is marked. `approved_since` is inclusive (a company's export start
+        date); Expensify's approvedAfter is exclusive, so it is sent one day earlier. A look-back
+        of more than a year is asked in windows of at most a year, each with startDate/endDate
+        (and approvedAfter on the windows that start on or before it), as Expensify requires.
+        A render that returns `limit` reports may have been cut short, so its window is split
+        in two and both halves asked again (reports already seen are skipped), until every
+        window holds fewer than `limit`. `report_ids` asks for exactly those reports (still
+        within the policies, states and label). `start_date`/`end_date` bound the submitted
+        date by hand (tests, benchmarks); `approved_after` is the old exclusive form of
+        `approved_since`. Raises ExpensifyConfigError when no policy is given.
         """
+        policies = [p.strip() for p in policy_ids if p and p.strip()]
+        if not policies:
+            raise ExpensifyConfigError(
+                "No Expensify policy is listed for this company, so nothing is exported: add the "
+                "company's policy IDs on its page (a company never exports every policy)."
+            )
+        states = [s.strip().upper() for s in report_states if s and s.strip()]
+        unknown = [s for s in states if s not in REPORT_STATES]
+        if not states or unknown:
+            raise ExpensifyConfigError(
+                f"Report states must be some of {', '.join(REPORT_STATES)}; got {list(report_states)!r}."
+            )
+        if approved_since is None and approved_after is not None:
+            approved_since = approved_after + timedelta(days=1)
+        return self._export(
+            base={"markedAsExported": label, "policyIDList": ",".join(dict.fromkeys(policies))},
+            report_state=",".join(dict.fromkeys(states)),
+            approved_since=approved_since,
+            report_ids=[str(r) for r in report_ids if str(r).strip()],
+            limit=limit,
+            start_date=start_date,
+            end_date=end_date,
+        )
+
+    def _export(
+        self,
+        *,
+        base: dict[str, str],
+        report_state: str,
+        approved_since: date | None,
+        report_ids: list[str],
+        limit: int,
+        start_date: date | None,
+        end_date: date | None,
+    ) -> Iterator[ExpensifyReport | RejectedReport]:
         self.last_export = ExportStats()
         seen: set[str] = set()
-        base: dict[str, str] = {"markedAsExported": label}
-        policies = ",".join(p.strip() for p in policy_ids if p.strip())
-        if policies:
-            base["policyIDList"] = policies
-        ids = [str(r) for r in report_ids]
-        if ids:
-            for offset in range(0, len(ids), limit):
-                batch = ids[offset : offset + limit]
-                filters = {**base, "reportIDList": ",".join(batch)}
-                yield from self._render_and_read(filters=filters, limit=limit, counter=_Counter(), seen=seen)
+        if not base.get("markedAsExported"):
+            base = {k: v for k, v in base.items() if k != "markedAsExported"}
+
+        def read(filters: dict[str, str], window_limit: int, counter: _Counter) -> Iterator[Any]:
+            return self._render_and_read(
+                filters=filters, limit=window_limit, counter=counter, seen=seen, report_state=report_state
+            )
+
+        if report_ids:
+            for offset in range(0, len(report_ids), limit):
+                batch = report_ids[offset : offset + limit]
+                yield from read({**base, "reportIDList": ",".join(batch)}, limit, _Counter())
             return
+        today = date.today()
         # A day of slack: Expensify dates follow the submitter's time zone, which may be ahead.
-        end = end_date or date.today() + timedelta(days=1)
-        if approved_after is not None and start_date is None:
+        end = end_date or today + timedelta(days=1)
+        # approvedAfter keeps reports approved strictly after its date: one day before "since".
+        after = approved_since - timedelta(days=1) if approved_since is not None else None
+        if after is not None and start_date is None and after >= today - timedelta(days=RECENT_DAYS):
             # Usually one render answers it all; windows only when it comes back full.
             counter = _Counter()
-            yield from self._render_and_read(
-                filters={**base, "approvedAfter": approved_after.isoformat()},
-                limit=limit,
-                counter=counter,
-                seen=seen,
-            )
+            filters = {**base, "approvedAfter": after.isoformat()}
+            if end_date is not None:
+                filters["endDate"] = end_date.isoformat()
+            yield from read(filters, limit, counter)
             if counter.reports < limit:
                 return
-        if approved_after is not None:
-            base["approvedAfter"] = approved_after.isoformat()
-        start = start_date or (approved_after or end) - timedelta(days=MAX_WINDOW_DAYS - 1)
+        # A report approved after `after` was submitted before its approval: look a year further back.
+        start = start_date or (after or end) - timedelta(days=MAX_WINDOW_DAYS - 1)
         if start > end:
             return
         windows: list[tuple[date, date, int]] = []
@@ -491,7 +569,10 @@ class ExpensifyClient:
             first, last, window_limit = windows.pop()
             counter = _Counter()
             filters = {**base, "startDate": first.isoformat(), "endDate": last.isoformat()}
-            yield from self._render_and_read(filters=filters, limit=window_limit, counter=counter, seen=seen)
+            if after is not None and first <= after:
+                # Submitted on or before `after`: only those approved since count.
+                filters["approvedAfter"] = after.isoformat()
+            yield from read(filters, window_limit, counter)
             if counter.reports < window_limit:
                 continue
             self.last_export.windows_split += 1
@@ -508,25 +589,55 @@ class ExpensifyClient:
                     "the connector cannot page further within one day."
                 )
 
-    def mark_exported(self, report_ids: Sequence[str], *, label: str) -> None:
-        """Mark these reports exported with `label` (in batches), waiting until Expensify has.
+    def mark_exported(self, report_ids: Sequence[str], *, label: str) -> set[str]:
+        """Mark these reports exported with `label`; return the IDs Expensify confirms marked.
 
-        markAsExported only exists as an export's onFinish action, so this renders the reports
-        (not in test mode) and downloads the file: once the file exists, the marks are applied.
+        markAsExported only exists as an export's onFinish action, so each batch is rendered
+        (not in test mode) and its file downloaded: once the file exists, the marks are applied.
+        Then a test-mode export of the same IDs with markedAsExported=label returns the reports
+        still lacking the label. Confirmed = the reports the marking render held, minus those.
+        A report not confirmed (not eligible any more, deleted, or a mark that did not stick)
+        stays unconfirmed; the caller marks it again later.
         """
         ids = list(dict.fromkeys(str(r) for r in report_ids if str(r)))
+        confirmed: set[str] = set()
         for offset in range(0, len(ids), MARK_BATCH):
             batch = ids[offset : offset + MARK_BATCH]
             name = self._render(
                 filters={"reportIDList": ",".join(batch)},
                 limit=len(batch),
-                # A report reimbursed since we read it must still get its mark.
+                # A report reimbursed or closed since we read it must still get its mark.
                 report_state="APPROVED,REIMBURSED,ARCHIVED",
                 on_finish=[{"actionName": "markAsExported", "label": label}],
                 test=False,
             )
-            self._download(name).close()
-            logger.info("Expensify: marked %d report(s) exported as %r", len(batch), label)
+            body = self._download(name)
+            try:
+                rendered = {item.report_id for item in parse_export(body)}
+            finally:
+                body.close()
+            lacking: set[str] = set()
+            check = self._export(
+                base={"markedAsExported": label},
+                # Every state: a report reopened meanwhile must show up as lacking the label.
+                report_state=",".join(REPORT_STATES),
+                approved_since=None,
+                report_ids=batch,
+                limit=len(batch),
+                start_date=None,
+                end_date=None,
+            )
+            for item in check:
+                lacking.add(item.report_id)
+            done = (set(batch) & rendered) - lacking
+            confirmed |= done
+            logger.info(
+                "Expensify: marked %d of %d report(s) exported as %r (confirmed by reading back)",
+                len(done),
+                len(batch),
+                label,
+            )
+        return confirmed
 
     # --- policies ---------------------------------------------------------------------------
 
@@ -581,17 +692,27 @@ class ExpensifyClient:
 
 
 def check_base_url(url: str) -> None:
-    """HTTPS for every host but loopback: the partner secret travels in the request body."""
+    """HTTPS for every host but loopback, never link-local or metadata: the secret travels in the body."""
+    from connector.hosts import refused_host_reason
     from connector.sage100.gateway import is_loopback
 
     parts = urlsplit(url)
     host = parts.hostname or ""
+    refused = refused_host_reason(host)
+    if refused:
+        raise ExpensifyAuthError(f"The Expensify URL is refused: {refused}.")
     if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
         return
     raise ExpensifyAuthError(
         f"The Expensify URL {url!r} must start with https:// (plain http is allowed only for "
         "this machine: 127.0.0.1, ::1, localhost)."
     )
+
+
+def _answer_limit() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "EXPENSIFY_MAX_ANSWER_BYTES", DEFAULT_MAX_ANSWER_BYTES))
 
 
 def _is_store_error(exc: Exception) -> bool:
@@ -610,4 +731,11 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: rare enough to fall back to our own backoff
 
 
-__all__ = ["TEMPLATE", "ExpensifyClient", "ExportStats"]
+__all__ = [
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "ELIGIBLE_STATES",
+    "REPORT_STATES",
+    "TEMPLATE",
+    "ExpensifyClient",
+    "ExportStats",
+]

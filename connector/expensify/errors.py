@@ -1,7 +1,8 @@
 """Typed Expensify errors: the engine decides retry / give up / block the company from the type.
 
 `kind` is one of "transient" (retry later), "permanent" (this request or report will not work
-as is) and "auth" (company-level: credentials or access; stop the company's runs).
+as is), "auth" (company-level: credentials or access; stop the company's runs) and "config"
+(company-level: the company's Expensify settings cannot work, e.g. no policy listed).
 Messages are plain sentences for an operator and never carry the partner secret.
 """
 
@@ -46,6 +47,21 @@ class ExpensifyAuthError(ExpensifyError):
     kind = "auth"
 
 
+class ExpensifyConfigError(ExpensifyError):
+    """The company's Expensify setup cannot work as is (e.g. no policy listed): a person must fix it.
+
+    Company-level like an auth error: nothing was asked of Expensify.
+    """
+
+    kind = "config"
+
+
+class ExpensifyAnswerTooLarge(ExpensifyPermanentError):
+    """An answer grew past EXPENSIFY_MAX_ANSWER_BYTES; reading stopped there."""
+
+    kind = "permanent"
+
+
 class ExpensifyProtocolError(ExpensifyPermanentError):
     """Expensify answered something that is neither a file name, a file nor a JSON answer."""
 
@@ -53,7 +69,9 @@ class ExpensifyProtocolError(ExpensifyPermanentError):
 
 
 __all__ = [
+    "ExpensifyAnswerTooLarge",
     "ExpensifyAuthError",
+    "ExpensifyConfigError",
     "ExpensifyError",
     "ExpensifyPermanentError",
     "ExpensifyProtocolError",

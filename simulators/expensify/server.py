@@ -12,15 +12,22 @@ Control endpoints (JSON bodies):
                       "marks": {reportID: [label]}}   replaces the parts given
   POST /_sim/faults  {"next": [fault, ...], "clear": bool}   one fault per coming API request
   POST /_sim/config  {"rates": [[5, 10], [20, 60]], "render_delay": s,
-                      "not_ready_style": "message"|"empty"|"code", "tag_shape": "levels"|"flat"}
+                      "not_ready_style": "message"|"empty"|"code", "tag_shape": "levels"|"flat",
+                      "unmarkable": [reportID, ...]}
   GET  /_sim/requests                   {"requests": [{"at", "type", "partnerUserID", "status",
                                           "filters", "test", "fileName", ...}]}
   GET  /_sim/marks                      {"marks": {reportID: [label, ...]}}
 Faults: {"kind": "429", "retry_after": s}, {"kind": "500"|"502"|"503"|"504"},
 {"kind": "http", "status": N}, {"kind": "json_error", "code": N|null, "message": "..."},
 {"kind": "garbage", "body": "..."}, {"kind": "slow", "seconds": s} (then answers normally),
-{"kind": "drop"} (closes the connection without an answer). Add "on": "file"|"download"|"get"
-to aim a fault at one request type.
+{"kind": "drop"} (closes the connection without an answer), {"kind": "huge", "bytes": N,
+"declare_length": bool} (an export body of N bytes, sent until the client hangs up). Add
+"on": "file"|"download"|"get" to aim a fault at one request type.
+Config "unmarkable": [reportID, ...] makes marks on those reports silently never stick.
+Filters follow Expensify: approvedAfter is exclusive; endDate is required when startDate or
+approvedAfter is over a year ago; a window (startDate or approvedAfter to endDate or today) may
+not span over a year; reportState is a comma list of OPEN, SUBMITTED, APPROVED, REIMBURSED,
+ARCHIVED and only those states are returned.
 """
 
 from __future__ import annotations
@@ -43,12 +50,13 @@ from simulators.expensify.render import render_export
 
 API_PATH = "/Integration-Server/ExpensifyIntegrations"
 DEFAULT_RATES: list[tuple[int, float]] = [(5, 10.0), (20, 60.0)]
+REPORT_STATES = frozenset({"OPEN", "SUBMITTED", "APPROVED", "REIMBURSED", "ARCHIVED"})
 STATE_BY_STATUS = {
     "open": "OPEN",
     "processing": "SUBMITTED",
     "submitted": "SUBMITTED",
     "approved": "APPROVED",
-    "closed": "APPROVED",
+    "closed": "ARCHIVED",
     "reimbursed": "REIMBURSED",
     "archived": "ARCHIVED",
 }
@@ -85,6 +93,7 @@ class SimulatorState:
     render_delay: float = 0.0
     not_ready_style: str = "message"  # "message" | "empty" | "code"
     tag_shape: str = "levels"  # "levels" | "flat" (uses a policy's flatTags when it has them)
+    unmarkable: set[str] = field(default_factory=set)  # marks on these reports silently never stick
     requests: list[dict[str, Any]] = field(default_factory=list)
     accepted: dict[str, list[float]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -111,6 +120,8 @@ class SimulatorState:
                 self.not_ready_style = str(config["not_ready_style"])
             if "tag_shape" in config:
                 self.tag_shape = str(config["tag_shape"])
+            if "unmarkable" in config:
+                self.unmarkable = {str(r) for r in config["unmarkable"]}
 
     def finish_due_renders(self) -> None:
         """Apply the marks of every render that has finished by now."""
@@ -121,6 +132,8 @@ class SimulatorState:
                     file.finished = True
                     for report_ids, label in file.marks:
                         for report_id in report_ids:
+                            if report_id in self.unmarkable:
+                                continue  # the fault: Expensify accepted the job, the mark never stuck
                             labels = self.marks.setdefault(report_id, [])
                             if label not in labels:
                                 labels.append(label)
@@ -248,11 +261,14 @@ class ExpensifyApi:
         if start is None and not report_ids and approved_after is None:
             raise _Refusal(410, "filters.startDate is required unless reportIDList or approvedAfter is given")
         today = date.fromtimestamp(state.clock())
-        if start is not None:
-            if end is None and start < today - timedelta(days=365):
-                raise _Refusal(410, "filters.endDate is required when startDate is over a year ago")
-            if (end or today) - start > timedelta(days=365):
-                raise _Refusal(410, "The date range may not span more than one year")
+        year_ago = today - timedelta(days=365)
+        if start is not None and end is None and start < year_ago:
+            raise _Refusal(410, "'endDate' is required when 'startDate' is more than one year ago")
+        if approved_after is not None and end is None and approved_after < year_ago:
+            raise _Refusal(410, "'endDate' is required when 'approvedAfter' is more than one year ago")
+        lower = start or approved_after
+        if lower is not None and (end or today) - lower > timedelta(days=365):
+            raise _Refusal(410, "The date range may not span more than one year")
         on_finish = job.get("onFinish", [])
         if not isinstance(on_finish, list):
             raise _Refusal(410, "onFinish must be a list")
@@ -265,10 +281,13 @@ class ExpensifyApi:
                     raise _Refusal(410, "markAsExported needs a label")
                 labels.append(action["label"])
         states = {s.strip().upper() for s in report_state.split(",")}
+        if not states <= REPORT_STATES:
+            unknown = ", ".join(sorted(states - REPORT_STATES))
+            raise _Refusal(410, f"inputSettings.reportState has unknown states: {unknown}")
         policy_ids = {p.strip() for p in filters.get("policyIDList", "").split(",") if p.strip()}
         exclude = filters.get("markedAsExported")
         limit = int(limit_text)
-        log.update(test=test, filters=filters, limit=limit, onFinish=labels)
+        log.update(test=test, filters=filters, limit=limit, onFinish=labels, reportState=report_state)
         state.finish_due_renders()
         selected: list[dict[str, Any]] = []
         with state.lock:
@@ -289,7 +308,8 @@ class ExpensifyApi:
                 if end is not None and (key is None or key > end):
                     continue
                 approved = _day(report.get("approved"))
-                if approved_after is not None and (approved is None or approved < approved_after):
+                # approvedAfter is exclusive: approved on that very day does not count.
+                if approved_after is not None and (approved is None or approved <= approved_after):
                     continue
                 selected.append(report)
                 if len(selected) >= limit:
@@ -515,6 +535,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "garbage":
             log["status"] = 200
             self._send(200, str(fault.get("body", "<html><body>Service Unavailable</body></html>")))
+        elif kind == "huge":
+            self._send_huge(fault, log)
         elif kind == "drop":
             log["status"] = None
             self.close_connection = True
@@ -525,6 +547,43 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+
+    def _send_huge(self, fault: dict[str, Any], log: dict[str, Any]) -> None:
+        """An export body of `bytes` bytes (bounded), sent until done or until the client hangs up.
+
+        With "declare_length": true the Content-Length says the full size up front; otherwise
+        the body ends with the connection, so only counting while reading can stop it.
+        """
+        total = min(int(fault.get("bytes", 64 * 1024 * 1024)), 1 << 31)
+        chunk = (json.dumps(_filler_report()) + ",").encode("utf-8") * 64
+        head = b'{"reports": ['
+        log["status"] = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        if fault.get("declare_length"):
+            self.send_header("Content-Length", str(total))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        sent = 0
+        try:
+            self.wfile.write(head)
+            sent = len(head)
+            while sent < total:
+                piece = chunk[: total - sent]
+                self.wfile.write(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what the size cap is for
+        finally:
+            log["sent_bytes"] = sent
+            log["huge_total"] = total
+
+
+def _filler_report() -> dict[str, Any]:
+    return {"reportID": "HUGE", "reportName": "x" * 200, "transactions": []}
 
 
 class _Server(ThreadingHTTPServer):
@@ -549,6 +608,7 @@ class _Server(ThreadingHTTPServer):
         with state.lock:
             state.reports, state.policies, state.marks = [], {}, {}
             state.files, state.faults, state.requests, state.accepted = {}, [], [], {}
+            state.unmarkable = set()
             state.credentials = {}
         state.load(json.loads(json.dumps(self._initial)))
 

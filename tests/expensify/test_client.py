@@ -35,20 +35,24 @@ def api_requests(sim):
 def export_ids(client, **kwargs):
     kwargs.setdefault("start_date", START)
     kwargs.setdefault("end_date", END)
+    kwargs.setdefault("policy_ids", ["POL1"])
     return [r.report_id for r in client.export_reports(label="ml-connector", **kwargs)]
 
 
-def test_export_returns_approved_reports_in_test_mode(sim, make_client):
+def test_export_returns_approved_and_reimbursed_reports_in_test_mode(sim, make_client):
     load(sim, [report("R1"), report("R2", status="Processing"), report("R3", state="REIMBURSED"),
-               report("R4", policyID="OTHER")])
+               report("R4", policyID="OTHER"), report("R5", status="Open"),
+               report("R6", status="Closed")])
     client = make_client()
     reports = list(client.export_reports(label="ml-connector", policy_ids=["POL1", "POL2"],
                                          start_date=START, end_date=END))
-    assert [r.report_id for r in reports] == ["R1"]
+    assert [r.report_id for r in reports] == ["R1", "R3"]
     assert isinstance(reports[0], ExpensifyReport)
+    assert reports[0].status == "Approved"  # website wording, carried as is
     render = next(r for r in api_requests(sim) if r["type"] == "file")
     assert render["test"] == "true"
     assert render["onFinish"] == []
+    assert render["reportState"] == "APPROVED,REIMBURSED"
     assert render["filters"] == {"markedAsExported": "ml-connector", "policyIDList": "POL1,POL2",
                                  "startDate": "2026-11-01", "endDate": "2026-11-25"}
     assert render["template_sha256"] == hashlib.sha256(client_module.TEMPLATE.encode()).hexdigest()
@@ -57,7 +61,8 @@ def test_export_returns_approved_reports_in_test_mode(sim, make_client):
 
 def test_rejected_reports_come_through_named(sim, make_client):
     load(sim, [report("R1", [tx("t1", 100, currency="EUR")]), report("R2")])
-    reports = list(make_client().export_reports(label="x", start_date=START, end_date=END))
+    reports = list(make_client().export_reports(label="x", policy_ids=["POL1"], start_date=START,
+                                                end_date=END))
     assert isinstance(reports[0], RejectedReport) and "t1" in reports[0].reason
     assert isinstance(reports[1], ExpensifyReport)
 
@@ -66,7 +71,7 @@ def test_mark_exported_marks_exactly_those_reports_and_later_exports_skip_them(s
     sim_control(sim, "/_sim/config", {"render_delay": 0.2})
     load(sim, [report("R1"), report("R2"), report("R3")])
     client = make_client()
-    client.mark_exported(["R1", "R3"], label="ml-connector")
+    assert client.mark_exported(["R1", "R3"], label="ml-connector") == {"R1", "R3"}
     # mark_exported returns once rendering finished, so the marks are there.
     assert sim_control(sim, "/_sim/marks")["marks"] == {"R1": ["ml-connector"], "R3": ["ml-connector"]}
     render = next(r for r in api_requests(sim) if r["type"] == "file")
@@ -88,9 +93,11 @@ def test_marks_apply_only_when_rendering_finishes(sim, make_client):
 def test_mark_exported_batches_many_ids(sim, make_client):
     load(sim, [report(f"R{i}", []) for i in range(1200)])
     client = make_client()
-    client.mark_exported([f"R{i}" for i in range(1200)], label="L")
+    assert len(client.mark_exported([f"R{i}" for i in range(1200)], label="L")) == 1200
+    # Each batch: the marking render, then the test-mode read-back that finds none lacking.
     renders = [r for r in api_requests(sim) if r["type"] == "file"]
-    assert [r["reports"] for r in renders] == [500, 500, 200]
+    assert [(r["test"], r["reports"]) for r in renders] == [
+        ("false", 500), ("true", 0), ("false", 500), ("true", 0), ("false", 200), ("true", 0)]
     assert len(sim_control(sim, "/_sim/marks")["marks"]) == 1200
 
 
@@ -114,14 +121,15 @@ def test_paging_returns_thousands_of_reports_once_each(sim, make_client):
     print(f"\nexport of 2,500 reports with limit 1000: {client.calls} requests, {client.last_export}")
 
 
-def test_paging_from_approved_after_alone(sim, make_client):
+def test_paging_from_approved_since_alone(sim, make_client):
     load(sim, spread_reports(1200, date(2026, 9, 1), 60))
     client = make_client()
     ids = [r.report_id for r in client.export_reports(
-        label="L", approved_after=date(2026, 9, 1), end_date=END, limit=500)]
+        label="L", policy_ids=["POL1"], approved_since=date(2026, 9, 2), limit=500)]
     assert sorted(ids) == sorted(f"P{i:05d}" for i in range(1200))
     first = next(r for r in api_requests(sim) if r["type"] == "file")
-    assert first["filters"] == {"markedAsExported": "L", "approvedAfter": "2026-09-01"}
+    assert first["filters"] == {"markedAsExported": "L", "policyIDList": "POL1",
+                                "approvedAfter": "2026-09-01"}
 
 
 def test_one_day_over_the_limit_is_asked_again_with_a_larger_limit(sim, make_client):
@@ -347,7 +355,8 @@ def test_default_window_is_the_last_year_up_to_tomorrow(sim, make_client):
         report("ANCIENT", created="2020-01-01", submitted="2020-01-02"),
     ])
     client = make_client()
-    assert [r.report_id for r in client.export_reports(label="L")] == ["TODAY", "TOMORROW"]
+    assert [r.report_id for r in client.export_reports(label="L", policy_ids=["POL1"])] == [
+        "TODAY", "TOMORROW"]
 
 
 @pytest.mark.parametrize(("partner", "secret"), [("", SECRET), (PARTNER_ID, "")])

@@ -24,7 +24,8 @@ def test_debug_logs_and_errors_never_carry_the_secret(sim, make_client, caplog):
     ]})
     client = make_client()
     errors: list[ExpensifyError] = []
-    assert [r.report_id for r in client.export_reports(label="L", report_ids=["R1"])] == ["R1"]
+    assert [r.report_id for r in client.export_reports(label="L", policy_ids=["POL1"],
+                                                                 report_ids=["R1"])] == ["R1"]
     client.mark_exported(["R1"], label="L")
     # Answers that echo the secret back must not carry it into our messages.
     sim_control(sim, "/_sim/faults", {"next": [

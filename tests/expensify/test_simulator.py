@@ -63,7 +63,15 @@ def with_filters(**filters: Any) -> dict[str, Any]:
     (with_filters(startDate="2026-11-01", policyIDList=["A", "B"]), "policyIDList"),
     (with_filters(endDate="2026-11-25"), "startDate is required"),
     (with_filters(startDate="2024-01-01", endDate="2026-11-25"), "more than one year"),
-    (with_filters(startDate="2020-01-01"), "endDate is required"),
+    (with_filters(startDate="2020-01-01"),
+     "'endDate' is required when 'startDate' is more than one year ago"),
+    (with_filters(approvedAfter="2024-06-01"),
+     "'endDate' is required when 'approvedAfter' is more than one year ago"),
+    (with_filters(approvedAfter="2024-06-01", endDate="2026-11-25"), "more than one year"),
+    (with_filters(approvedAfter="2025-11-01", startDate="2024-11-01", endDate="2025-12-01"),
+     "more than one year"),
+    (render_job(inputSettings={"type": "combinedReportData", "reportState": "APPROVED,PAID",
+                               "limit": "10", "filters": {"startDate": "2026-11-01"}}), "PAID"),
     (render_job(onReceive={}), "onReceive"),
     (render_job(onFinish=[{"actionName": "markAsExported"}]), "label"),
 ])
@@ -173,3 +181,32 @@ def test_demo_data_has_the_promised_cases():
     assert any(t["currency"] != "USD" and t.get("convertedAmount") for t in expenses)
     assert any("\\:" in t["tag"] for t in expenses)
     assert {"Team Offsite", "Client Gifts"} <= {t["category"] for t in expenses}
+
+
+def rendered_ids(sim: ExpensifySimulator, job: dict[str, Any]) -> list[str]:
+    name = post(sim, job).text
+    answer = post(sim, {"type": "download", "credentials": CREDENTIALS, "fileName": name,
+                        "fileSystem": "integrationServer"}, template=None)
+    return [r["reportID"] for r in answer.json()["reports"]]
+
+
+def test_approved_after_keeps_reports_approved_strictly_after_its_date(sim):
+    sim_control(sim, "/_sim/load", {"reports": [
+        report("ON", approved="2026-11-10 09:00:00"), report("AFTER", approved="2026-11-11 09:00:00"),
+        report("BEFORE", approved="2026-11-09 09:00:00")]})
+    assert rendered_ids(sim, with_filters(approvedAfter="2026-11-10")) == ["AFTER"]
+
+
+@pytest.mark.parametrize(("states", "expected"), [
+    ("APPROVED", ["A"]),
+    ("APPROVED,REIMBURSED", ["A", "R"]),
+    ("APPROVED,REIMBURSED,ARCHIVED", ["A", "R", "C"]),
+    ("OPEN,SUBMITTED", ["O", "S"]),
+])
+def test_report_state_lists_are_honoured_exactly(sim, states, expected):
+    sim_control(sim, "/_sim/load", {"reports": [
+        report("O", status="Open"), report("S", status="Processing"), report("A", status="Approved"),
+        report("R", status="Reimbursed"), report("C", status="Closed")]})
+    job = render_job()
+    job["inputSettings"]["reportState"] = states
+    assert rendered_ids(sim, job) == expected
