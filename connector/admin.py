@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +15,54 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from connector.admin_secrets import WriteOnlySecretsForm
+from connector.logs import redact
 from connector.models import Company, ExpensifyCredential, GLAccount, SageConnection
+
+
+class CompanyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The company page; policy IDs are a comma list here, CompanyPolicy rows underneath."""
+
+    expensify_policy_ids = forms.CharField(
+        label="Expensify policy IDs",
+        required=False,
+        max_length=2000,
+        help_text=(
+            "Comma-separated Expensify policy (workspace) IDs. A policy belongs to one company; "
+            "no policy listed = nothing is exported."
+        ),
+    )
+
+    class Meta:
+        model = Company
+        fields = (
+            "name",
+            "code",
+            "enabled",
+            "export_label",
+            "export_start_date",
+            "include_archived",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "expensify_policy_ids" not in self.initial:
+            self.initial["expensify_policy_ids"] = ", ".join(self.instance.policy_ids)
+
+    def clean_expensify_policy_ids(self) -> str:
+        value: str = self.cleaned_data.get("expensify_policy_ids") or ""
+        ids = [p.strip() for p in value.split(",") if p.strip()]
+        too_long = [p for p in ids if len(p) > 100]
+        if too_long:
+            raise forms.ValidationError(
+                f"Not an Expensify policy ID (over 100 characters): {too_long[0][:20]}..."
+            )
+        return ",".join(dict.fromkeys(ids))
+
+    def _post_clean(self) -> None:
+        if "expensify_policy_ids" in self.cleaned_data:
+            # Set before the model's clean(), which names another company holding a policy.
+            self.instance.expensify_policy_ids = self.cleaned_data["expensify_policy_ids"]
+        super()._post_clean()
 
 
 class ExpensifyCredentialForm(WriteOnlySecretsForm):
@@ -56,15 +105,116 @@ class SageConnectionInline(admin.StackedInline):  # type: ignore[type-arg]
     max_num = 1
 
 
-def _run_for_each(request: HttpRequest, queryset: QuerySet[Company], what: str, action: Any) -> None:
-    """Run `action(company) -> str` per company and show one message each, success or error."""
+def _run_for_each(
+    request: HttpRequest,
+    queryset: QuerySet[Company],
+    what: str,
+    action: Any,
+    describe: Any = None,
+) -> None:
+    """Run `action(company) -> str` per company and show one message each, success or error.
+
+    `describe(exc) -> str`, when given, replaces the error's own text (which may quote the remote
+    answer) with our classification of it. Every message is redacted of every stored credential.
+    """
     for company in queryset:
         try:
             summary = action(company)
         except Exception as exc:  # the operator sees the typed error's plain sentence
-            messages.error(request, f"{company.code}: {what} failed: {exc}")
+            text = describe(exc) if describe is not None else f"{what} failed: {exc}"
+            messages.error(request, redact(f"{company.code}: {text}"))
         else:
-            messages.success(request, f"{company.code}: {summary}")
+            messages.success(request, redact(f"{company.code}: {summary}"))
+
+
+def _http_status(exc: BaseException) -> int | None:
+    status = getattr(exc, "http_status", None) or getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    # Our own message names the status it saw ("answered HTTP 404"); the remote body is not read.
+    match = re.search(r"\bHTTP (\d{3})\b", str(exc))
+    return int(match.group(1)) if match else None
+
+
+def describe_expensify_failure(exc: BaseException) -> str:
+    """Our classification of a failed Expensify connection test, never the remote answer."""
+    from connector.expensify.errors import (
+        ExpensifyAuthError,
+        ExpensifyError,
+        ExpensifyProtocolError,
+        ExpensifyTransientError,
+    )
+
+    status = _http_status(exc)
+    code = f" (HTTP {status})" if status else ""
+    if isinstance(exc, ExpensifyAuthError):
+        lowered = str(exc).lower()
+        if ("url" in lowered and "refused" in lowered) or "must start with https" in lowered:
+            return f"Expensify: URL refused: {exc}"
+        if "incomplete" in lowered or "no expensify credentials" in lowered:
+            return "Expensify: credentials missing (enter the partner user ID and secret)"
+        if "admin" in lowered:
+            return "Expensify: access refused (the partner user is not an admin of the policies)"
+        return "Expensify: credentials refused"
+    if isinstance(exc, ExpensifyTransientError):
+        lowered = str(exc).lower()
+        if "rate-limited" in lowered or status == 429:
+            return "Expensify: rate-limited, try again in a minute"
+        if "did not answer" in lowered:
+            return "Expensify: no answer in time (timeout)"
+        if "could not reach" in lowered:
+            return "Expensify: not reachable (connection failed)"
+        return f"Expensify: unavailable{code}"
+    if isinstance(exc, ExpensifyProtocolError):
+        return f"Expensify: the URL does not answer like Expensify's Integration Server{code}"
+    if isinstance(exc, ExpensifyError):
+        return f"Expensify: request refused{code}"
+    from connector.fields import SecretDecryptionError
+
+    if isinstance(exc, SecretDecryptionError):
+        return f"Expensify: {exc}"
+    return f"Expensify: connection test failed ({type(exc).__name__})"
+
+
+def describe_sage_failure(exc: BaseException) -> str:
+    """Our classification of a failed Sage 100 connection test, never the remote answer."""
+    from connector.sage100.errors import SageError
+
+    if not isinstance(exc, SageError):
+        from connector.fields import SecretDecryptionError
+
+        if isinstance(exc, SecretDecryptionError):
+            return f"Sage 100: {exc}"
+        return f"Sage 100: connection test failed ({type(exc).__name__})"
+    status = _http_status(exc)
+    code = f" (HTTP {status})" if status else ""
+    texts = {
+        "AUTH_AGENT": "Sage 100: agent API key refused",
+        "AUTH_SAGE": "Sage 100: Sage username or password refused",
+        "NO_ACCESS": "Sage 100: the Sage user lacks General Ledger rights",
+        "COMPANY_NOT_FOUND": "Sage 100: no company with this company code",
+        "SAGE_UNAVAILABLE": f"Sage 100: unavailable{code}",
+        "SAGE_TIMEOUT": "Sage 100: no answer in time (timeout)",
+        "CONNECTION_LOST": "Sage 100: connection lost",
+        "RECORD_LOCKED": "Sage 100: busy (record locked)",
+        "TOO_MANY_WRITES": "Sage 100: busy (too many writes)",
+    }
+    if exc.code in texts:
+        return texts[exc.code]
+    if exc.code == "CONFIG":
+        lowered = str(exc).lower()
+        if "is refused" in lowered or "must start with https" in lowered:
+            return f"Sage 100: URL refused: {exc}"
+        if status in (404, 405, 413):
+            return f"Sage 100: agent URL/path wrong{code}"
+        if "no sage 100 connection" in lowered or "decrypt" in lowered:
+            return f"Sage 100: {exc}"
+        if "could not be read" in lowered:
+            return "Sage 100: the answer could not be read (check the base URL and the agent version)"
+        return f"Sage 100: configuration error{code}"
+    if exc.kind == "transient":
+        return f"Sage 100: unavailable{code}"
+    return f"Sage 100: request refused ({exc.code}){code}"
 
 
 @admin.register(Company)
@@ -81,11 +231,22 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     list_filter = ("enabled", "entry_shape", "schedule_kind")
     search_fields = ("code", "name")
+    form = CompanyForm
     inlines = [ExpensifyCredentialInline, SageConnectionInline]
-    readonly_fields = ("status_panel", "chart_refreshed_at", "created_at", "updated_at")
+    readonly_fields = (
+        "status_panel",
+        "degraded_reason",
+        "failure_streak",
+        "chart_refreshed_at",
+        "created_at",
+        "updated_at",
+    )
     actions = ["sync_now", "test_connections", "refresh_chart_of_accounts"]
     fieldsets = (
-        (None, {"fields": ("status_panel", "name", "code", "enabled")}),
+        (
+            None,
+            {"fields": ("status_panel", "name", "code", "enabled", "degraded_reason", "failure_streak")},
+        ),
         (
             "Accounts",
             {
@@ -114,7 +275,14 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
         (
             "Expensify",
-            {"fields": ("expensify_policy_ids", "export_label", "export_start_date")},
+            {
+                "fields": (
+                    "expensify_policy_ids",
+                    "export_label",
+                    "export_start_date",
+                    "include_archived",
+                )
+            },
         ),
         (
             "Schedule and limits",
@@ -233,8 +401,16 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         from connector.expensify.services import test_expensify_connection
         from connector.sage100.services import test_sage_connection
 
-        _run_for_each(request, queryset, "Expensify connection test", test_expensify_connection)
-        _run_for_each(request, queryset, "Sage 100 connection test", test_sage_connection)
+        _run_for_each(
+            request,
+            queryset,
+            "Expensify connection test",
+            test_expensify_connection,
+            describe_expensify_failure,
+        )
+        _run_for_each(
+            request, queryset, "Sage 100 connection test", test_sage_connection, describe_sage_failure
+        )
 
     @admin.action(description="Refresh chart of accounts from Sage 100", permissions=["test"])
     def refresh_chart_of_accounts(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:

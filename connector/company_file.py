@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Length
 
 from connector.models import (
@@ -29,6 +29,7 @@ from connector.models import (
     Company,
     EntryShape,
     ExpensifyCredential,
+    PolicyTakenError,
     PostingDateRule,
     SageConnection,
     SageTransport,
@@ -70,6 +71,7 @@ COMPANY_KEYS = {
     "policy_ids": Key("expensify_policy_ids", "text_list"),
     "export_label": Key("export_label", "text"),
     "export_start_date": Key("export_start_date", "date"),
+    "include_archived": Key("include_archived", "bool"),
     "max_concurrent_writes": Key("max_concurrent_writes", "int"),
     "max_post_attempts": Key("max_post_attempts", "int"),
     "max_retry_seconds": Key("max_retry_seconds", "int"),
@@ -176,6 +178,10 @@ def parse_company_file(path: Path) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise CompanyFileError([f"{path.name}: is not UTF-8 text"]) from None
+    too_deep = CompanyFileError(
+        [f"{path.name}: nested too deeply to be a company file (lists or tables inside each other "
+         "thousands of levels deep)"]
+    )
     if suffix == ".json":
         try:
             return json.loads(text)
@@ -183,10 +189,14 @@ def parse_company_file(path: Path) -> Any:
             raise CompanyFileError(
                 [f"{path.name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
             ) from None
+        except RecursionError:
+            raise too_deep from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CompanyFileError([f"{path.name}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise too_deep from None
 
 
 def _type_name(value: object) -> str:
@@ -331,6 +341,8 @@ class _Reader:
 
 
 def _field_default(model: type[models.Model], attr: str) -> Any:
+    if attr == "expensify_policy_ids":
+        return ""  # a property over CompanyPolicy rows, not a column
     return model._meta.get_field(attr).get_default()
 
 
@@ -395,6 +407,9 @@ def _plan(data: Any, environ: Mapping[str, str]) -> tuple[_Plan | None, list[str
     ids = company_values.get("expensify_policy_ids", [])
     if any("," in policy_id for policy_id in ids):
         reader.add("company.policy_ids", "a policy id cannot contain a comma")
+        bad_attrs.add("expensify_policy_ids")
+    if any(len(policy_id) > 100 for policy_id in ids):
+        reader.add("company.policy_ids", "a policy id is at most 100 characters")
         bad_attrs.add("expensify_policy_ids")
     company_values["expensify_policy_ids"] = ",".join(p for p in ids if p)
 
@@ -511,12 +526,27 @@ def import_company_data(*, data: Any, environ: Mapping[str, str], dry_run: bool 
     outcome.mapping_counts = {kind.name: len(rows) for kind, rows in plan.mappings.items()}
     if dry_run:
         return outcome
-    with transaction.atomic():
-        plan.company.save()
-        for connection in plan.connections.values():
-            connection.company = plan.company  # type: ignore[attr-defined]
-            connection.save()
-        mapping_services.replace_company_mappings(company=plan.company, mappings=plan.mappings)
+    try:
+        with transaction.atomic():
+            plan.company.save()
+            for connection in plan.connections.values():
+                connection.company = plan.company  # type: ignore[attr-defined]
+                connection.save()
+            mapping_services.replace_company_mappings(company=plan.company, mappings=plan.mappings)
+    except PolicyTakenError as exc:
+        # Another company took the policy between the check and the write.
+        raise CompanyFileError([f"company.policy_ids: {m}" for m in exc.messages]) from None
+    except IntegrityError:
+        conflicts = plan.company.policy_conflicts()
+        if not conflicts:
+            raise
+        raise CompanyFileError(
+            [
+                f"company.policy_ids: Expensify policy {policy_id} already belongs to company "
+                f"{other.code} ({other.name}): a policy belongs to one company."
+                for policy_id, other in sorted(conflicts.items())
+            ]
+        ) from None
     return outcome
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.checks import CheckMessage, Warning, register
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import DatabaseError, models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 
 from connector.fields import SecretField
 from connector.sage100.mask import AccountFormatError, AccountMask, MaskError, parse_mask
@@ -74,12 +79,25 @@ class Company(models.Model):
         max_length=20, choices=ClosedPeriodRule.choices, default=ClosedPeriodRule.FAIL
     )
     source_journal = models.CharField(max_length=2, default="GJ")
-    expensify_policy_ids = models.CharField(
-        max_length=500, blank=True, help_text="Comma-separated Expensify policy IDs; blank = all."
-    )
+    # The comma list the column held before policies got their own table; kept until the company
+    # is saved again, so `manage.py check` can name a policy the upgrade gave to another company.
+    legacy_policy_ids = models.CharField(max_length=500, blank=True, editable=False)
     export_label = models.CharField(max_length=50, default="ml-connector")
+    # Nullable only for rows older than the rule; clean() requires it of an enabled company.
     export_start_date = models.DateField(
-        null=True, blank=True, help_text="Look for reports approved on or after this date."
+        null=True,
+        blank=True,
+        help_text=(
+            "Reports approved on or after this date (inclusive) are exported; the first run "
+            "starts here and no run ever narrows the window on its own. Required."
+        ),
+    )
+    include_archived = models.BooleanField(
+        default=False,
+        help_text=(
+            "Workspace uses submit-and-close: also export ARCHIVED (Closed) reports. Leave off "
+            "when reports are approved."
+        ),
     )
     schedule_kind = models.CharField(max_length=10, choices=ScheduleKind.choices, default=ScheduleKind.DAILY)
     schedule_time = models.TimeField(null=True, blank=True, help_text="Daily/weekly: time of day.")
@@ -99,9 +117,17 @@ class Company(models.Model):
     blocked_reason = models.TextField(
         blank=True, help_text="Set when a company-level failure (e.g. bad credentials) stops its runs."
     )
+    degraded_reason = models.TextField(
+        blank=True, help_text="Why recent runs had trouble (runs go on); cleared by a clean run."
+    )
+    failure_streak = models.PositiveSmallIntegerField(
+        default=0, help_text="Runs in a row that failed the same way."
+    )
     chart_refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Policy IDs set on this object and not saved yet (see policy_ids); not a column.
+    _pending_policy_ids: list[str] | None = None
 
     class Meta:
         ordering = ["code"]
@@ -118,16 +144,75 @@ class Company(models.Model):
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save the row and, when policy IDs were set, its CompanyPolicy rows (all or nothing)."""
+        pending = self._pending_policy_ids
+        if pending is None:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            replace_company_policies(company=self, policy_ids=pending)
+            if self.legacy_policy_ids:
+                # Policies set by a person now: the upgrade's leftover list has been decided.
+                Company.objects.filter(pk=self.pk).update(legacy_policy_ids="")
+                self.legacy_policy_ids = ""
+        self._pending_policy_ids = None
+        getattr(self, "_prefetched_objects_cache", {}).pop("policies", None)
+
     @property
     def mask(self) -> AccountMask:
         return parse_mask(self.account_mask, self.segment_names or ())
 
     @property
     def policy_ids(self) -> list[str]:
-        return [p.strip() for p in self.expensify_policy_ids.split(",") if p.strip()]
+        """The company's Expensify policy IDs, in order (unsaved changes included)."""
+        if self._pending_policy_ids is not None:
+            return list(self._pending_policy_ids)
+        if self.pk is None:
+            return []
+        cache = getattr(self, "_prefetched_objects_cache", {})
+        rows = cache["policies"] if "policies" in cache else self.policies.all()
+        return [row.policy_id for row in sorted(rows, key=lambda r: (r.position, r.pk))]
+
+    @policy_ids.setter
+    def policy_ids(self, value: Iterable[str]) -> None:
+        # Written to CompanyPolicy rows by save(), in the same transaction.
+        self._pending_policy_ids = list(dict.fromkeys(p.strip() for p in value if p.strip()))
+
+    @property
+    def expensify_policy_ids(self) -> str:
+        """The policy IDs as one comma list (the form and older callers use this shape)."""
+        return ",".join(self.policy_ids)
+
+    @expensify_policy_ids.setter
+    def expensify_policy_ids(self, value: str) -> None:
+        self.policy_ids = (value or "").split(",")
+
+    def policy_conflicts(self) -> dict[str, Company]:
+        """Policy IDs of this company that another company already lists, with that company."""
+        ids = self.policy_ids
+        if not ids:
+            return {}
+        taken = CompanyPolicy.objects.filter(policy_id__in=ids).select_related("company")
+        if self.pk is not None:
+            taken = taken.exclude(company_id=self.pk)
+        return {row.policy_id: row.company for row in taken}
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        conflicts = self.policy_conflicts()
+        if conflicts:
+            errors["expensify_policy_ids"] = " ".join(
+                f"Expensify policy {policy_id} already belongs to company {other.code} "
+                f"({other.name}): a policy belongs to one company."
+                for policy_id, other in sorted(conflicts.items())
+            )
+        if self.enabled and self.export_start_date is None:
+            errors["export_start_date"] = (
+                "An enabled company needs an export start date: the first run exports reports "
+                "approved on or after it."
+            )
         try:
             mask = self.mask
         except MaskError as exc:
@@ -155,6 +240,52 @@ class Company(models.Model):
                 errors["schedule_cron"] = f"Not a valid cron expression: {self.schedule_cron!r}."
         if errors:
             raise ValidationError(errors)
+
+
+class CompanyPolicy(models.Model):
+    """One Expensify policy (workspace) of a company: the unique key keeps it to one company."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="policies")
+    policy_id = models.CharField("Expensify policy ID", max_length=100, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "Expensify policy"
+        ordering = ["company", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} ({self.company.code})"
+
+
+class PolicyTakenError(ValidationError):
+    """A policy ID is already listed by another company."""
+
+
+def replace_company_policies(*, company: Company, policy_ids: Sequence[str]) -> None:
+    """Make the company's policy rows exactly `policy_ids` (in order); the caller holds a transaction.
+
+    Raises PolicyTakenError naming the other company when one already lists a policy (checked
+    here for a clear message; the unique constraint holds it under concurrent saves too).
+    """
+    ids = list(dict.fromkeys(p.strip() for p in policy_ids if p.strip()))
+    taken = CompanyPolicy.objects.filter(policy_id__in=ids).exclude(company=company).select_related("company")
+    for other in taken:
+        raise PolicyTakenError(
+            {
+                "expensify_policy_ids": (
+                    f"Expensify policy {other.policy_id} already belongs to company "
+                    f"{other.company.code} ({other.company.name}): a policy belongs to one company."
+                )
+            }
+        )
+    CompanyPolicy.objects.filter(company=company).exclude(policy_id__in=ids).delete()
+    existing = {row.policy_id: row for row in CompanyPolicy.objects.filter(company=company)}
+    for position, policy_id in enumerate(ids):
+        row = existing.get(policy_id)
+        if row is None:
+            CompanyPolicy.objects.create(company=company, policy_id=policy_id, position=position)
+        elif row.position != position:
+            CompanyPolicy.objects.filter(pk=row.pk).update(position=position)
 
 
 class ExpensifyCredential(models.Model):
@@ -207,8 +338,19 @@ class SageConnection(models.Model):
 
     def clean(self) -> None:
         from connector.sage100.errors import SageError
-        from connector.sage100.gateway import check_url
+        from connector.sage100.gateway import MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, check_url
 
+        # A call must end well within the write slot's and the run's leases.
+        too_long = {
+            name: f"At most {limit} seconds (a Sage 100 call may not stay open longer)."
+            for name, limit in (
+                ("connect_timeout", MAX_CONNECT_TIMEOUT_SECONDS),
+                ("read_timeout", MAX_READ_TIMEOUT_SECONDS),
+            )
+            if getattr(self, name) is not None and getattr(self, name) > limit
+        }
+        if too_long:
+            raise ValidationError(too_long)
         try:
             check_url(self.base_url or "", company_code=self.company.code if self.company_id else "")
         except SageError as exc:
@@ -270,3 +412,50 @@ class ThrottleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} at {self.at:%H:%M:%S.%f}"
+
+
+def policies_lost_in_upgrade() -> list[str]:
+    """Sentences naming each policy the upgrade kept for one company and took from another."""
+    problems: list[str] = []
+    for company in Company.objects.exclude(legacy_policy_ids="").prefetch_related("policies"):
+        mine = set(company.policy_ids)
+        for policy_id in (p.strip() for p in company.legacy_policy_ids.split(",")):
+            if not policy_id or policy_id in mine:
+                continue
+            owner = CompanyPolicy.objects.filter(policy_id=policy_id).select_related("company").first()
+            holder = f"company {owner.company.code} ({owner.company.name})" if owner else "no company"
+            problems.append(
+                f"Company {company.code} ({company.name}) listed Expensify policy {policy_id}, "
+                f"which {holder} also listed; the upgrade kept it for {holder} only."
+            )
+    return problems
+
+
+@register()
+def check_shared_policies(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn about policies two companies listed before one policy could belong to one company."""
+    try:
+        problems = policies_lost_in_upgrade()
+    except DatabaseError:
+        return []  # no tables yet (before migrate) or no database
+    return [
+        Warning(
+            problem,
+            hint="Decide which company owns the policy and save that company's page (or import "
+            "its company file); saving clears this warning.",
+            id="connector.W110",
+        )
+        for problem in problems
+    ]
+
+
+def _credential_changed(sender: Any, **kwargs: Any) -> None:
+    from connector.logs import forget_stored_secrets
+
+    forget_stored_secrets()
+
+
+# redact() caches every company's credentials: a saved or deleted one must be re-read.
+for _model in (ExpensifyCredential, SageConnection):
+    post_save.connect(_credential_changed, sender=_model, dispatch_uid=f"mlc-redact-save-{_model.__name__}")
+    post_delete.connect(_credential_changed, sender=_model, dispatch_uid=f"mlc-redact-del-{_model.__name__}")

@@ -62,6 +62,7 @@ def company_form_data(company: Company, **secrets: str) -> dict[str, str]:
         "home_currency": "USD",
         "expensify_policy_ids": "",
         "export_label": "ml-connector",
+        "export_start_date": "2026-01-01",
         "schedule_kind": "manual",
         "max_concurrent_writes": "1",
         "max_post_attempts": "6",

@@ -38,6 +38,7 @@ def company_data() -> dict[str, Any]:
             "enabled": True,
             "policy_ids": ["F0A1B2C3D4E5F6A7", "0123456789ABCDEF"],
             "export_label": "sage-posted",
+            "export_start_date": "2026-01-01",
             "max_concurrent_writes": 2,
         },
         "offset_accounts": {"reimbursable": "2100-00-000", "card": "2150-0-0"},
@@ -305,7 +306,7 @@ def test_every_problem_is_reported_with_its_path(tmp_path: Path, env: dict[str, 
 
     assert problems == [
         "company.colour: unknown key; known keys: code, name, enabled, policy_ids, export_label, "
-        "export_start_date, max_concurrent_writes, max_post_attempts, max_retry_seconds",
+        "export_start_date, include_archived, max_concurrent_writes, max_post_attempts, max_retry_seconds",
         "company.max_concurrent_writes: must be a whole number, got text",
         "entry_rules.entry_shape: must be one of summary, detail; got 'sumary'",
         "company.code: Exactly 3 uppercase letters or digits.",
