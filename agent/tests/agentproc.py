@@ -89,7 +89,8 @@ class AgentProcess:
 
     def sage_entries(self, company: str) -> list[dict[str, Any]]:
         """What the fake Sage holds on disk (what survives a crash)."""
-        return list(json.loads(self.data_file.read_text())["journal"][company]["entries"])
+        journal = json.loads(self.data_file.read_text()).get("journal", {})
+        return list(journal.get(company, {}).get("entries", []))
 
 
 def make_agent(workdir: Path, data: dict[str, Any], *, companies: list[str],

@@ -13,13 +13,21 @@ from tests.agentproc import AgentProcess, make_agent
 from tests.fakedata import POSTER, POSTER_PASSWORD, data
 
 
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    proc = make_agent(tmp_path / "agent", data(), companies=["ABC:2", "XYZ:1"],
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
+    """One agent per test module (starting one costs ~1 s); tests use their own keys/references."""
+    proc = make_agent(tmp_path_factory.mktemp("agent"), data(), companies=["ABC:2", "XYZ:1"],
                       settings={"boi_timeout_seconds": 3})
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "agent" in request.fixturenames:
+        request.getfixturevalue("agent").faults()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 
 POSTER, POSTER_PASSWORD = "poster", "Sage-pw-Q7x!2"
 VIEWER, VIEWER_PASSWORD = "viewer", "Sage-pw-V1ew"
+POSTER2, POSTER2_PASSWORD = "poster2", "Sage-pw-Tw0!"
 
 
 def year(y: int, closed_through: int = 0) -> list[dict[str, Any]]:
@@ -37,7 +38,8 @@ def data() -> dict[str, Any]:
     return {
         "sageVersion": "Sage 100 2024 (fake BOI)",
         "users": {
-            POSTER: {"password": POSTER_PASSWORD, "companies": {"ABC": "post", "XYZ": "post"}},
+            POSTER: {"password": POSTER_PASSWORD, "companies": {"ABC": "post", "XYZ": "post", "QQQ": "post"}},
+            POSTER2: {"password": POSTER2_PASSWORD, "companies": {"ABC": "post", "XYZ": "post"}},
             VIEWER: {"password": VIEWER_PASSWORD, "companies": {"ABC": "read"}},
         },
         "companies": [
