@@ -183,9 +183,9 @@ class AgentGateway:
         if status in WRONG_PATH_STATUSES:
             return SageCompanyError(
                 "CONFIG",
-                f"The Sage 100 agent URL or path is wrong for company {self.settings.company_code}: "
-                f"{path} answered HTTP {status} without an agent error code (agent "
-                f"{self.settings.base_url}). Check the company's base URL.",
+                f"The Sage 100 agent URL looks wrong for company {self.settings.company_code}: "
+                f"{path} answered HTTP {status} without an agent error code, so the base URL or "
+                f"path is wrong (agent {self.settings.base_url}). Check the company's base URL.",
             )
         if is_post:
             # Only the agent's coded envelope proves nothing was written.

@@ -264,9 +264,9 @@ class SoapGateway:
         if status in WRONG_PATH_STATUSES:
             return SageCompanyError(
                 "CONFIG",
-                f"The Sage 100 SOAP URL or path is wrong for company {self.settings.company_code}: it "
-                f"answered HTTP {status} without a SOAP envelope (service {self.settings.base_url}). "
-                "Check the company's service URL.",
+                f"The Sage 100 SOAP URL looks wrong for company {self.settings.company_code}: it "
+                f"answered HTTP {status} without a SOAP envelope, so the URL or path is wrong "
+                f"(service {self.settings.base_url}). Check the company's service URL.",
             )
         if is_post:
             # Only a readable SOAP answer proves what happened to a write.

@@ -119,7 +119,7 @@ def test_agent_ping_on_a_wrong_path_says_so(sim: SageSimulator) -> None:
     with pytest.raises(SageCompanyError) as info:
         gateway.ping()
     assert info.value.code == "CONFIG"
-    assert "URL or path is wrong for company ABC" in str(info.value)
+    assert "URL looks wrong for company ABC" in str(info.value)
     assert "unavailable" not in str(info.value).lower()
 
 
