@@ -446,3 +446,48 @@ def test_documented_examples_import(
     assert json.loads(dumps(company_to_data(company=company), file_format="json")) == (
         tomllib.loads(example) if file_format == "toml" else json.loads(example)
     )
+
+
+# --- issue 11: one policy one company, the start date, hostile nesting --------------------------------
+
+
+def test_a_policy_another_company_lists_is_refused_naming_it(tmp_path: Path, env: dict[str, str]) -> None:
+    CompanyFactory(code="OTH", name="Other Co", policy_ids=["0123456789ABCDEF"])
+    problems = import_problems(write(tmp_path, company_data()))
+    assert problems == [
+        "company.policy_ids: Expensify policy 0123456789ABCDEF already belongs to company OTH (Other Co): "
+        "a policy belongs to one company."]
+    assert not Company.objects.filter(code="ACM").exists()
+
+
+def test_an_imported_company_owns_its_policies_as_rows(tmp_path: Path, env: dict[str, str]) -> None:
+    call_command("import_company", str(write(tmp_path, company_data())), stdout=io.StringIO())
+    from connector.models import CompanyPolicy
+
+    assert sorted(CompanyPolicy.objects.values_list("company__code", "policy_id")) == [
+        ("ACM", "0123456789ABCDEF"), ("ACM", "F0A1B2C3D4E5F6A7")]
+
+
+def test_an_enabled_company_without_a_start_date_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    data = company_data()
+    del data["company"]["export_start_date"]
+    assert import_problems(write(tmp_path, data)) == [
+        "company.export_start_date: An enabled company needs an export start date: the first run "
+        "exports reports approved on or after it."]
+    data["company"]["enabled"] = False
+    call_command("import_company", str(write(tmp_path, data)), stdout=io.StringIO())
+    assert Company.objects.get(code="ACM").export_start_date is None
+
+
+@pytest.mark.parametrize(("suffix", "text"), [
+    (".json", "[" * 100_000 + "]" * 100_000),
+    (".json", '{"a":' * 100_000 + "1" + "}" * 100_000),
+    (".toml", "a = " + "[" * 100_000 + "]" * 100_000),
+])
+def test_a_file_nested_100k_deep_is_a_clear_error(tmp_path: Path, suffix: str, text: str) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text)
+    problems = import_problems(path)
+    assert problems == [
+        f"deep{suffix}: nested too deeply to be a company file (lists or tables inside each other "
+        "thousands of levels deep)"]
