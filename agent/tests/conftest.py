@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agentproc import AgentProcess, make_agent
+from mlc_agent.testing import AgentProcess, make_agent
 from tests.fakedata import POSTER, POSTER_PASSWORD, data
 
 

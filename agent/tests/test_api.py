@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.agentproc import AgentProcess
+from mlc_agent.testing import AgentProcess
 from tests.conftest import call, code, entry, post
 from tests.fakedata import POSTER, VIEWER, VIEWER_PASSWORD
 

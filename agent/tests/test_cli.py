@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.agentproc import make_agent
+from mlc_agent.testing import make_agent
 from tests.conftest import call, entry, post
 from tests.fakedata import POSTER, POSTER_PASSWORD, data
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.agentproc import make_agent, wait_for
+from mlc_agent.testing import make_agent, wait_for
 from tests.conftest import entry, post
 from tests.fakedata import data
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.agentproc import AgentProcess, wait_for
+from mlc_agent.testing import AgentProcess, wait_for
 from tests.conftest import call, code, entry, post
 from tests.fakedata import POSTER2, POSTER2_PASSWORD
 

@@ -1,4 +1,4 @@
-"""Start the real agent process (HTTPS on a loopback port, fake BOI in test mode) for tests."""
+"""Start a real agent process (HTTPS on a loopback port, fake BOI in test mode): for test suites only."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx  # only the test extras install it
 
 
 @dataclass
