@@ -79,7 +79,7 @@ class RawAnswer(Exception):
 @dataclass
 class Fault:
     fault: str
-    ops: str = "post"  # "post", "read" or "all"
+    ops: str = "post"  # "post", "read", "all", or one operation ("lookup", "search", "ping", ...)
     times: int | None = 1  # None: for ever
     company: str | None = None
     retry_after: int | None = None
@@ -106,7 +106,9 @@ class Fault:
             return False
         if self.ops == "all":
             return True
-        return (op == "post") if self.ops == "post" else (op in READ_OPS)
+        if self.ops == "read":
+            return op in READ_OPS
+        return op == self.ops  # "post", or one named operation ("lookup", "search", ...)
 
 
 @dataclass

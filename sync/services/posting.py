@@ -38,7 +38,6 @@ from sync.models import EntryState, Expense, ExpenseReport, JournalEntry, Report
 from sync.services.context import BuildContext
 from sync.services.counts import RunCounts
 from sync.services.ledger import (
-    POSTABLE_STATES,
     PostedVia,
     claim,
     close_unwritten,
@@ -55,6 +54,7 @@ from sync.services.ledger import (
     take_ownership,
 )
 from sync.services.retry_wait import retry_delay
+from sync.states import POSTABLE_STATES
 
 log = logging.getLogger(__name__)
 S = ReportState
@@ -414,6 +414,9 @@ class Poster:
         if not isinstance(exc, SageError):
             log.error("report %s: unexpected error while posting", report.report_id, exc_info=exc)
             return self._left_open(send, f"unexpected error while posting: {exc}")
+        if isinstance(exc, SageOutcomeUnknown) and isinstance(exc.__cause__, SageCompanyError):
+            self._left_open(send, str(exc))  # unsettled, and the company's credentials failed too
+            raise CompanyStopped(exc.__cause__)
         still_open = isinstance(exc, SageOutcomeUnknown) or (
             not isinstance(exc, SageReportError) and (send.settling or answer.unknown_seen)
         )

@@ -15,8 +15,9 @@ from sync.journal import BuiltEntry, NeedsMapping, NothingToPost, ReportInput, R
 from sync.models import ExpenseReport, ReportState, RunTrigger, SyncRun
 from sync.services.context import BuildContext, PeriodCache
 from sync.services.ingest import report_input_from_export
-from sync.services.ledger import IN_LEDGER_STATES, REPLAYABLE_STATES, move
+from sync.services.ledger import move
 from sync.services.runs import Connections, RunOptions, report_states, run_sync
+from sync.states import IN_LEDGER_STATES, REPLAYABLE_STATES
 
 S = ReportState
 

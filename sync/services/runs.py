@@ -29,7 +29,7 @@ from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.logs import redact
 from connector.models import Company
 from connector.sage100.errors import SageCompanyError, SageError
-from connector.sage100.gateway import MAX_READ_TIMEOUT_SECONDS, SageGateway, SageSettings
+from connector.sage100.gateway import MAX_CALL_SECONDS, SageGateway, SageSettings
 from connector.sage100.types import PingInfo
 from sync import leases, selectors
 from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
@@ -42,9 +42,9 @@ from sync.services.posting import CompanyStopped, Poster, Send
 log = logging.getLogger(__name__)
 S = ReportState
 
-# Longer than the longest call a run makes between two renewals (a Sage read is at most
-# MAX_READ_TIMEOUT_SECONDS; the posting loop renews while it waits).
-RUN_LEASE_SECONDS = 600
+# Longer than the longest call a run makes between two renewals (one Sage call stays open at
+# most MAX_CALL_SECONDS; the posting loop renews while it waits on Sage).
+RUN_LEASE_SECONDS = MAX_CALL_SECONDS + 240
 LEASE_RENEW_SECONDS = 30.0
 CHART_MAX_AGE = dt.timedelta(minutes=15)
 STOP_AFTER_FAILED_RUNS = 3  # the same failure this many runs in a row stops scheduled runs
@@ -314,7 +314,7 @@ class RunWork:
                     holder=self.holder,
                     counts=self.counts,
                     eligible=self.eligible if self.export_complete else set(),
-                    claim_seconds=max(300.0, policy.max_seconds + 2 * MAX_READ_TIMEOUT_SECONDS),
+                    claim_seconds=policy.max_seconds + 2 * MAX_CALL_SECONDS,
                 )
                 # Reports whose state moved since they were listed are re-read by prepare().
                 self._post_all(poster, [r for r in to_post if r.state != S.WITHDRAWN], limit)

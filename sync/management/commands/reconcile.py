@@ -12,7 +12,10 @@ from sync.services import reconcile
 
 
 class Command(BaseCommand):
-    help = "List every posted report against Sage: missing, duplicated or different entries."
+    help = (
+        "Every entry this connector posted against every Sage entry with its reference prefix: "
+        "missing, duplicated, different, or unknown to the connector."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--company", required=True, metavar="CODE")
@@ -27,10 +30,11 @@ class Command(BaseCommand):
             f"{'Sage total':>14}  status"
         )
         for row in rows:
+            ours = "" if row.our_total_cents is None else display(row.our_total_cents)
             theirs = "" if row.their_total_cents is None else display(row.their_total_cents)
             self.stdout.write(
                 f"{row.report_id:<16} {row.reference:<22} {row.ours:<8} {row.theirs:<16} "
-                f"{display(row.our_total_cents):>14} {theirs:>14}  {row.status}"
+                f"{ours:>14} {theirs:>14}  {row.status}"
             )
         bad = [r for r in rows if not r.ok]
         self.stdout.write(f"{len(rows)} entr(ies) checked, {len(bad)} difference(s).")
