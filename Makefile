@@ -45,7 +45,20 @@ test-sqlite: install freemarker
 test-postgres: install freemarker
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)
 
-test: lint test-sqlite test-postgres
+test: lint test-agent test-sqlite test-postgres
+
+# The Sage 100 agent (agent/, docs/agent.md): its own suite, the connector against the running agent
+# (fake BOI, HTTPS on loopback), and its wheel installed into a clean venv (pywin32 skipped by marker).
+.PHONY: test-agent
+test-agent: install
+	$(PY) -m pip install --quiet -e "agent[test]"
+	cd agent && ../$(VENV)/bin/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -p no:xdist tests/agent_integration $(PYTEST_ARGS)
+	rm -rf var/agent-wheel && $(PY) -m build --wheel --no-isolation --outdir var/agent-wheel agent >/dev/null
+	$(PY) -m venv var/agent-wheel/venv
+	var/agent-wheel/venv/bin/pip install --quiet var/agent-wheel/mlc_agent-*.whl
+	var/agent-wheel/venv/bin/python -c "import mlc_agent.server, mlc_agent; print('agent wheel installs:', mlc_agent.__version__)"
+	! var/agent-wheel/venv/bin/pip show pywin32 >/dev/null 2>&1
 
 # The heavy runs: crash and chaos on PostgreSQL + Redis with real qcluster processes (docs/reliability.md).
 chaos: install
