@@ -24,9 +24,17 @@ def _init(args: argparse.Namespace) -> int:
     key = security.new_api_key()
     base = path.resolve().parent
     text = config_module.render(
-        listen=args.listen, api_key_hash=security.hash_api_key(key), log_path=args.log_path,
-        state_dir=args.state_dir, cert=args.cert, key=args.key, home=args.sage_home, mode=args.mode,
-        companies=companies, fake_data=args.fake_data, test_mode=args.test_mode,
+        listen=args.listen,
+        api_key_hash=security.hash_api_key(key),
+        log_path=args.log_path,
+        state_dir=args.state_dir,
+        cert=args.cert,
+        key=args.key,
+        home=args.sage_home,
+        mode=args.mode,
+        companies=companies,
+        fake_data=args.fake_data,
+        test_mode=args.test_mode,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -57,7 +65,7 @@ def _rotate(args: argparse.Namespace) -> int:
     config_module.load(path)
     text = path.read_text(encoding="utf-8")
     key = security.new_api_key()
-    new = re.sub(r'(?m)^api_key_hash\s*=.*$', f'api_key_hash = "{security.hash_api_key(key)}"', text)
+    new = re.sub(r"(?m)^api_key_hash\s*=.*$", f'api_key_hash = "{security.hash_api_key(key)}"', text)
     path.write_text(new, encoding="utf-8")
     print("New API key (shown once; the old one stops working when the agent restarts):")
     print(key)
@@ -75,7 +83,11 @@ def _check(args: argparse.Namespace) -> int:
     config = config_module.load(args.config)
     logs.setup(config.log_path)
     user = args.user or input("Sage user: ")
-    password = getpass.getpass("Sage password: ") if args.password_stdin is False else sys.stdin.readline().rstrip("\n")
+    password = (
+        getpass.getpass("Sage password: ")
+        if args.password_stdin is False
+        else sys.stdin.readline().rstrip("\n")
+    )
     agent = build_agent(config)
     failed = 0
     try:
@@ -88,7 +100,10 @@ def _check(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"FAIL {code}: {err.code}: {err.message}")
         pending = agent.store.counts().get("pending", 0)
-        print(f"Idempotency store: {agent.store.counts().get('committed', 0)} committed, {pending} pending key(s).")
+        print(
+            f"Idempotency store: {agent.store.counts().get('committed', 0)} committed, "
+            f"{pending} pending key(s)."
+        )
     finally:
         agent.close()
     return 1 if failed else 0
@@ -146,8 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         import socket
 
         args.host = [socket.gethostname(), "localhost", "127.0.0.1"]
-    handlers = {"init": _init, "cert": _cert, "check": _check, "serve": _serve, "service": _service,
-                "rotate-key": _rotate}
+    handlers = {
+        "init": _init,
+        "cert": _cert,
+        "check": _check,
+        "serve": _serve,
+        "service": _service,
+        "rotate-key": _rotate,
+    }
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -97,8 +97,14 @@ def normalize_entry(entry: Any) -> dict[str, Any]:
                 raise bad(f"{where}.{name} must be a string like 125.40.")
         if (_cents(line["debit"]) == 0) == (_cents(line["credit"]) == 0):
             raise bad(f"{where} must have exactly one non-zero side.")
-        out_lines.append({"account": line["account"], "debit": line["debit"], "credit": line["credit"],
-                          "comment": _text(line.get("comment"), f"{where}.comment", 60)})
+        out_lines.append(
+            {
+                "account": line["account"],
+                "debit": line["debit"],
+                "credit": line["credit"],
+                "comment": _text(line.get("comment"), f"{where}.comment", 60),
+            }
+        )
     return {
         "sourceJournal": sj,
         "postingDate": _date(entry["postingDate"], "entry.postingDate"),
@@ -126,8 +132,12 @@ def check_schema(op: str, body: bytes, key: str | None) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise bad("The body must be a JSON object.")
     logon = request.get("logon")
-    if (not isinstance(logon, dict) or not isinstance(logon.get("username"), str)
-            or not isinstance(logon.get("password"), str) or not logon["username"]):
+    if (
+        not isinstance(logon, dict)
+        or not isinstance(logon.get("username"), str)
+        or not isinstance(logon.get("password"), str)
+        or not logon["username"]
+    ):
         raise bad("logon.username and logon.password are required text.")
     code = request.get("companyCode")
     if not isinstance(code, str) or not COMPANY.match(code):
@@ -145,6 +155,8 @@ def check_schema(op: str, body: bytes, key: str | None) -> dict[str, Any]:
             raise bad("Give exactly one of idempotencyKey and reference.")
         if not isinstance(key_ if key_ is not None else ref, str):
             raise bad("idempotencyKey / reference must be text.")
+        if key_ is not None and not KEY.match(key_):
+            raise bad("idempotencyKey must be 1-255 visible ASCII characters.")
     elif op == "search":
         if "reference" in request:
             if not isinstance(request["reference"], str) or "referencePrefix" in request:
@@ -192,10 +204,13 @@ class App:
             return self._error(err, start_response)
         except Exception:
             log.exception("unexpected error answering %s", path)
-            return self._error(AgentError("SAGE_UNAVAILABLE", "The agent failed; see its log."), start_response)
+            return self._error(
+                AgentError("SAGE_UNAVAILABLE", "The agent failed; see its log."), start_response
+            )
 
-    def _route(self, environ: dict[str, Any], path: str, method: str,
-               start_response: StartResponse) -> Iterable[bytes]:
+    def _route(
+        self, environ: dict[str, Any], path: str, method: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
         op = ROUTES.get(path)
         testing = self.config.test_mode and path in (TEST_FAULTS, TEST_STATS)
         if op is None and path != HEALTH and not testing:
@@ -226,8 +241,11 @@ class App:
     def _authorize(self, environ: dict[str, Any]) -> None:
         header = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented or not check_api_key(presented.strip(),
-                                                                            self.config.api_key_hash):
+        if (
+            scheme.lower() != "bearer"
+            or not presented
+            or not check_api_key(presented.strip(), self.config.api_key_hash)
+        ):
             raise AgentError("AUTH_AGENT", "The agent API key is missing or wrong.")
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
@@ -251,8 +269,11 @@ class App:
             sage.set_faults(json.loads(body or b"{}").get("faults", []))
             return self._json(200, {"ok": True}, start_response)
         stats = sage.snapshot()
-        stats.update(sessionsOpened=self.agent.pool.opened, writePeak=dict(self.agent.slots.peak),
-                     store=self.agent.store.counts())
+        stats.update(
+            sessionsOpened=self.agent.pool.opened,
+            writePeak=dict(self.agent.slots.peak),
+            store=self.agent.store.counts(),
+        )
         return self._json(200, stats, start_response)
 
     @staticmethod
@@ -277,8 +298,10 @@ class App:
     @staticmethod
     def _bare(status: int, start_response: StartResponse) -> list[bytes]:
         payload = b"Not Found" if status == 404 else b"Method Not Allowed"
-        start_response(f"{status} {payload.decode()}", [("Content-Type", "text/plain"),
-                                                        ("Content-Length", str(len(payload)))])
+        start_response(
+            f"{status} {payload.decode()}",
+            [("Content-Type", "text/plain"), ("Content-Length", str(len(payload)))],
+        )
         return [payload]
 
 

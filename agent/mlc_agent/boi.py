@@ -36,7 +36,7 @@ class FakeProvider:
 
         self._script_class = FakeScript
         self.sage = FakeSage(Path(data_file))
-        self.fatal_errors = (FakeComError,)
+        self.fatal_errors: tuple[type[BaseException], ...] = (FakeComError,)
 
     def create_script(self) -> Any:
         return self._script_class(self.sage)

@@ -96,7 +96,7 @@ def load(path: str | Path) -> Config:
         if company.max_concurrent_writes < 1:
             raise ConfigError(f"{path}: company {code}: max_concurrent_writes must be at least 1.")
     if config.test_mode and config.sage_mode != "fake":
-        raise ConfigError(f"{path}: sage.test_mode is only for the fake BOI (sage.mode = \"fake\").")
+        raise ConfigError(f'{path}: sage.test_mode is only for the fake BOI (sage.mode = "fake").')
     return config
 
 
@@ -144,16 +144,40 @@ batch_entry = {batch}
 """
 
 
-def render(*, listen: str, api_key_hash: str, log_path: str, state_dir: str, cert: str, key: str,
-           home: str, mode: str, companies: list[CompanyConfig], fake_data: str = "",
-           test_mode: bool = False) -> str:
+def render(
+    *,
+    listen: str,
+    api_key_hash: str,
+    log_path: str,
+    state_dir: str,
+    cert: str,
+    key: str,
+    home: str,
+    mode: str,
+    companies: list[CompanyConfig],
+    fake_data: str = "",
+    test_mode: bool = False,
+) -> str:
     """The commented configuration text `init` writes."""
     fake = ""
     if mode == "fake":
-        fake = f'fake_data = "{fake_data}"\n# Test-only switches (faults) of the fake BOI.\ntest_mode = {str(test_mode).lower()}\n'
+        fake = (
+            f'fake_data = "{fake_data}"\n# Test-only switches (faults) of the fake BOI.\n'
+            f"test_mode = {str(test_mode).lower()}\n"
+        )
     blocks = "\n".join(
         COMPANY_TEMPLATE.format(code=c.code, writes=c.max_concurrent_writes, batch=str(c.batch_entry).lower())
         for c in companies
     )
-    return TEMPLATE.format(listen=listen, api_key_hash=api_key_hash, log_path=log_path, state_dir=state_dir,
-                           cert=cert, key=key, home=home, mode=mode, fake=fake, companies=blocks)
+    return TEMPLATE.format(
+        listen=listen,
+        api_key_hash=api_key_hash,
+        log_path=log_path,
+        state_dir=state_dir,
+        cert=cert,
+        key=key,
+        home=home,
+        mode=mode,
+        fake=fake,
+        companies=blocks,
+    )

@@ -211,24 +211,37 @@ def _rows(sage: FakeSage, code: str, name: str) -> list[dict[str, Any]]:
     company = sage.companies[code]
     if name == n.account_svc:
         return [
-            {n.a_key: a["accountKey"], n.a_account: a["account"], n.a_desc: a["description"],
-             n.a_main: a["mainAccountCode"], n.a_status: a["status"]}
+            {
+                n.a_key: a["accountKey"],
+                n.a_account: a["account"],
+                n.a_desc: a["description"],
+                n.a_main: a["mainAccountCode"],
+                n.a_status: a["status"],
+            }
             for a in sorted(company["accounts"], key=lambda a: a["account"])
         ]
     if name == n.structure_svc:
         sep = company.get("separator", "-")
         return [
-            {n.s_name: s["name"], n.s_length: int(s["length"]),
-             n.s_type: "N" if s["type"] == "numeric" else "A", n.s_separator: sep}
+            {
+                n.s_name: s["name"],
+                n.s_length: int(s["length"]),
+                n.s_type: "N" if s["type"] == "numeric" else "A",
+                n.s_separator: sep,
+            }
             for s in company["segments"]
         ]
     rows = []
     for year, periods in sorted(company.get("periods", {}).items()):
         for p in periods:
             rows.append(
-                {n.f_year: str(year), n.f_period: f"{int(p['period']):02d}",
-                 n.f_start: p["start"].replace("-", ""), n.f_end: p["end"].replace("-", ""),
-                 n.f_status: "O" if p["status"] == "open" else "C"}
+                {
+                    n.f_year: str(year),
+                    n.f_period: f"{int(p['period']):02d}",
+                    n.f_start: p["start"].replace("-", ""),
+                    n.f_end: p["end"].replace("-", ""),
+                    n.f_status: "O" if p["status"] == "open" else "C",
+                }
             )
     return rows
 

@@ -71,14 +71,22 @@ class Worker:
                 except AgentError as exc:
                     future.set_exception(exc)
                 except self.pool.provider.fatal_errors as exc:
-                    log.warning("BOI session %s/%s died (%s); it will be reopened", self.company, self.user,
-                                type(exc).__name__)
+                    log.warning(
+                        "BOI session %s/%s died (%s); it will be reopened",
+                        self.company,
+                        self.user,
+                        type(exc).__name__,
+                    )
                     self.drop()
-                    future.set_exception(AgentError("SAGE_UNAVAILABLE", "The Sage 100 session failed; retry."))
+                    future.set_exception(
+                        AgentError("SAGE_UNAVAILABLE", "The Sage 100 session failed; retry.")
+                    )
                 except Exception:
                     log.exception("unexpected error in BOI job for company %s", self.company)
                     self.drop()
-                    future.set_exception(AgentError("SAGE_UNAVAILABLE", "The agent failed to talk to Sage 100."))
+                    future.set_exception(
+                        AgentError("SAGE_UNAVAILABLE", "The agent failed to talk to Sage 100.")
+                    )
                 finally:
                     self._password = ""
         finally:
@@ -115,8 +123,9 @@ class Worker:
 class SessionPool:
     """Workers by (user, company); `run` hands a job to the right one and waits a bounded time."""
 
-    def __init__(self, provider: Provider, *, home: str, max_age: float, timeout: float,
-                 idle_seconds: float = 300.0) -> None:
+    def __init__(
+        self, provider: Provider, *, home: str, max_age: float, timeout: float, idle_seconds: float = 300.0
+    ) -> None:
         self.provider = provider
         self.home = home
         self.max_age = max_age
@@ -126,8 +135,15 @@ class SessionPool:
         self.workers: dict[tuple[str, str], Worker] = {}
         self.opened = 0
 
-    def run(self, user: str, password: str, company: str, job: Callable[[Worker], T],
-            *, timeout: float | None = None) -> T:
+    def run(
+        self,
+        user: str,
+        password: str,
+        company: str,
+        job: Callable[[Worker], T],
+        *,
+        timeout: float | None = None,
+    ) -> T:
         """Run `job(worker)` on the (user, company) thread; SAGE_TIMEOUT when BOI does not answer."""
         future: Future[Any] = Future()
         with self.lock:
@@ -140,7 +156,9 @@ class SessionPool:
         except FutureTimeout:
             if future.cancel():
                 # Never started: it was queued behind a slow call; nothing was done.
-                raise AgentError("SAGE_TIMEOUT", "Sage 100 is busy and did not take the call in time.") from None
+                raise AgentError(
+                    "SAGE_TIMEOUT", "Sage 100 is busy and did not take the call in time."
+                ) from None
             self.abandon(worker)
             raise AgentError("SAGE_TIMEOUT", "Sage 100 (BOI) did not answer in time.") from None
 

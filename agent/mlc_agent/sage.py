@@ -145,8 +145,11 @@ class BoiSession:
         n = NAMES
         rows = self._rows(n.structure_svc, [n.s_name, n.s_length, n.s_type, n.s_separator])
         segments = [
-            {"name": str(r[n.s_name]), "length": int(r[n.s_length]),
-             "type": "numeric" if str(r[n.s_type]).upper().startswith("N") else "alphanumeric"}
+            {
+                "name": str(r[n.s_name]),
+                "length": int(r[n.s_length]),
+                "type": "numeric" if str(r[n.s_type]).upper().startswith("N") else "alphanumeric",
+            }
             for r in rows
         ]
         separator = str(rows[0][n.s_separator]) if len(rows) > 1 else ""
@@ -158,9 +161,13 @@ class BoiSession:
         n = NAMES
         rows = self._rows(n.account_svc, [n.a_key, n.a_account, n.a_desc, n.a_main, n.a_status])
         accounts = [
-            {"account": str(r[n.a_account]), "accountKey": str(r[n.a_key]),
-             "description": str(r[n.a_desc]), "mainAccountCode": str(r[n.a_main]),
-             "status": str(r[n.a_status]).upper()}
+            {
+                "account": str(r[n.a_account]),
+                "accountKey": str(r[n.a_key]),
+                "description": str(r[n.a_desc]),
+                "mainAccountCode": str(r[n.a_main]),
+                "status": str(r[n.a_status]).upper(),
+            }
             for r in rows
         ]
         return sorted(accounts, key=lambda a: a["account"])
@@ -170,8 +177,13 @@ class BoiSession:
         n = NAMES
         rows = self._rows(n.fiscal_svc, [n.f_year, n.f_period, n.f_start, n.f_end, n.f_status])
         return [
-            {"fiscalYear": int(r[n.f_year]), "period": int(r[n.f_period]), "start": _iso(r[n.f_start]),
-             "end": _iso(r[n.f_end]), "status": "open" if str(r[n.f_status]).upper() == "O" else "closed"}
+            {
+                "fiscalYear": int(r[n.f_year]),
+                "period": int(r[n.f_period]),
+                "start": _iso(r[n.f_start]),
+                "end": _iso(r[n.f_end]),
+                "status": "open" if str(r[n.f_status]).upper() == "O" else "closed",
+            }
             for r in rows
         ]
 
@@ -187,10 +199,15 @@ class BoiSession:
                 comment = str(_get(bus, n.h_comment) or "")
                 reference, marker, rest = parse_comment(comment)
                 entries.append(
-                    {"entryNo": str(_get(bus, n.h_entry_no)), "batchNo": str(_get(bus, n.h_batch_no) or ""),
-                     "postingDate": _iso(_get(bus, n.h_posting_date)), "reference": reference,
-                     "sourceJournal": str(_get(bus, n.h_source_journal)), "comment": rest,
-                     "marker": marker}
+                    {
+                        "entryNo": str(_get(bus, n.h_entry_no)),
+                        "batchNo": str(_get(bus, n.h_batch_no) or ""),
+                        "postingDate": _iso(_get(bus, n.h_posting_date)),
+                        "reference": reference,
+                        "sourceJournal": str(_get(bus, n.h_source_journal)),
+                        "comment": rest,
+                        "marker": marker,
+                    }
                 )
                 bus.nMoveNext()
             if with_lines:
@@ -211,8 +228,12 @@ class BoiSession:
         lines.nMoveFirst()
         while not lines.nEOF:
             found.append(
-                {"account": str(_get(lines, n.l_account)), "debit": _amount(_get(lines, n.l_debit)),
-                 "credit": _amount(_get(lines, n.l_credit)), "comment": str(_get(lines, n.l_comment) or "")}
+                {
+                    "account": str(_get(lines, n.l_account)),
+                    "debit": _amount(_get(lines, n.l_debit)),
+                    "credit": _amount(_get(lines, n.l_credit)),
+                    "comment": str(_get(lines, n.l_comment) or ""),
+                }
             )
             lines.nMoveNext()
         bus.nClear()
@@ -244,11 +265,17 @@ class BoiSession:
             bus.nSetKeyValue(n.h_source_journal, entry["sourceJournal"])
             bus.nSetKeyValue(n.h_entry_no, entry_no)
             if _ret(bus.nSetKey()) != 2:
-                raise AgentError("RECORD_LOCKED", f"Entry {entry_no} already exists; another user is posting.",
-                                 retry_after=1)
+                raise AgentError(
+                    "RECORD_LOCKED",
+                    f"Entry {entry_no} already exists; another user is posting.",
+                    retry_after=1,
+                )
             self._check(bus, bus.nSetValue(n.h_posting_date, _yyyymmdd(entry["postingDate"])), "PostingDate")
-            self._check(bus, bus.nSetValue(n.h_comment, compose_comment(entry["reference"], marker,
-                                                                         entry["comment"])), "JournalComment")
+            self._check(
+                bus,
+                bus.nSetValue(n.h_comment, compose_comment(entry["reference"], marker, entry["comment"])),
+                "JournalComment",
+            )
             lines = bus.oLines
             for line in entry["lines"]:
                 self._check(lines, lines.nAddLine(), "nAddLine")
@@ -266,8 +293,11 @@ class BoiSession:
             known = code_for_message(message)
             if known is None:
                 raise WriteUnknown(message)
-            raise AgentError(known, f"Sage 100 refused the entry: {message}",
-                             retry_after=1 if known == "RECORD_LOCKED" else None)
+            raise AgentError(
+                known,
+                f"Sage 100 refused the entry: {message}",
+                retry_after=1 if known == "RECORD_LOCKED" else None,
+            )
         finally:
             bus.DropObject()
 
@@ -277,8 +307,9 @@ class BoiSession:
             return
         message = str(obj.sLastErrorMsg)
         code = code_for_message(message) or "VALIDATION"
-        raise AgentError(code, f"Sage 100 refused {what}: {message}",
-                         retry_after=1 if code == "RECORD_LOCKED" else None)
+        raise AgentError(
+            code, f"Sage 100 refused {what}: {message}", retry_after=1 if code == "RECORD_LOCKED" else None
+        )
 
 
 class WriteUnknown(Exception):

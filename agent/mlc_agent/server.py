@@ -44,7 +44,9 @@ def make_server(config: Config, agent: Agent) -> wsgi.Server:
     return server
 
 
-def serve(config: Config, *, ready: threading.Event | None = None, stop: threading.Event | None = None) -> None:
+def serve(
+    config: Config, *, ready: threading.Event | None = None, stop: threading.Event | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT (foreground) or until `stop` is set (the Windows service)."""
     agent = build_agent(config)
     server = make_server(config, agent)
@@ -60,7 +62,12 @@ def serve(config: Config, *, ready: threading.Event | None = None, stop: threadi
         signal.signal(signal.SIGTERM, shutdown)
         signal.signal(signal.SIGINT, shutdown)
     if stop is not None:
-        threading.Thread(target=lambda: (stop.wait(), server.stop()), daemon=True).start()
+
+        def watch() -> None:
+            stop.wait()
+            server.stop()
+
+        threading.Thread(target=watch, daemon=True).start()
     if ready is not None:
         ready.set()
     try:

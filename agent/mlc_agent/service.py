@@ -68,8 +68,9 @@ class Agent:
         self.config = config
         self.provider = provider
         self.store = store
-        self.pool = SessionPool(provider, home=config.sage_home, max_age=config.session_max_age,
-                                timeout=config.boi_timeout)
+        self.pool = SessionPool(
+            provider, home=config.sage_home, max_age=config.session_max_age, timeout=config.boi_timeout
+        )
         self.slots = WriteSlots()
         self._locks_guard = threading.Lock()
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -129,20 +130,32 @@ class Agent:
             log.info("pending key of company %s not found in Sage: freed", record.company)
             self.store.release(record.company, record.key)
             return
-        log.warning("pending key of company %s found in Sage as entry %s: committed", record.company,
-                    found["entryNo"])
-        self.store.commit(record.company, record.key, {
-            "entryNo": found["entryNo"], "batchNo": found["batchNo"], "postingDate": found["postingDate"],
-            "reference": found["reference"], "replayed": False,
-        })
+        log.warning(
+            "pending key of company %s found in Sage as entry %s: committed", record.company, found["entryNo"]
+        )
+        self.store.commit(
+            record.company,
+            record.key,
+            {
+                "entryNo": found["entryNo"],
+                "batchNo": found["batchNo"],
+                "postingDate": found["postingDate"],
+                "reference": found["reference"],
+                "replayed": False,
+            },
+        )
 
     # -- reads ---------------------------------------------------------------------------------
     def ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """Logon, company and read rights; versions and the company's write limit."""
-        limit = self._boi(request, NAMES.read_task,
-                          lambda s, w: self._company(request["companyCode"]).max_concurrent_writes)
-        return {"agentVersion": __version__, "sageVersion": self.provider.sage_version(),
-                "maxConcurrentWrites": limit}
+        limit = self._boi(
+            request, NAMES.read_task, lambda s, w: self._company(request["companyCode"]).max_concurrent_writes
+        )
+        return {
+            "agentVersion": __version__,
+            "sageVersion": self.provider.sage_version(),
+            "maxConcurrentWrites": limit,
+        }
 
     def structure(self, request: dict[str, Any]) -> dict[str, Any]:
         """The company's account structure."""
@@ -152,7 +165,11 @@ class Agent:
         """A page of accounts after the cursor (the last account of the previous page)."""
         rows: list[dict[str, str]] = self._boi(request, NAMES.read_task, lambda s, w: s.accounts())
         status, cursor, limit = request.get("status"), request.get("cursor"), request.get("limit", 1000)
-        rows = [r for r in rows if (not status or r["status"] == status) and (cursor is None or r["account"] > cursor)]
+        rows = [
+            r
+            for r in rows
+            if (not status or r["status"] == status) and (cursor is None or r["account"] > cursor)
+        ]
         page = rows[:limit]
         return {"accounts": page, "nextCursor": page[-1]["account"] if len(rows) > limit else None}
 
@@ -160,8 +177,11 @@ class Agent:
         """The fiscal year's periods ([] when not set up)."""
         rows: list[dict[str, Any]] = self._boi(request, NAMES.read_task, lambda s, w: s.periods())
         year = request["fiscalYear"]
-        return {"periods": [{k: v for k, v in r.items() if k != "fiscalYear"} for r in rows
-                            if r["fiscalYear"] == year]}
+        return {
+            "periods": [
+                {k: v for k, v in r.items() if k != "fiscalYear"} for r in rows if r["fiscalYear"] == year
+            ]
+        }
 
     def _entries(self, session: BoiSession, code: str) -> list[dict[str, Any]]:
         """Every entry Sage's journal holds, plus those of the store no longer in the journal."""
@@ -184,10 +204,15 @@ class Agent:
     def _from_store(record: KeyRecord) -> dict[str, Any]:
         answer = record.answer or {}
         return {
-            "entryNo": answer["entryNo"], "batchNo": answer["batchNo"], "postingDate": answer["postingDate"],
-            "reference": answer["reference"], "sourceJournal": record.entry["sourceJournal"],
-            "comment": record.entry["comment"], "idempotencyKey": record.key,
-            "lines": record.entry["lines"], "replayed": False,
+            "entryNo": answer["entryNo"],
+            "batchNo": answer["batchNo"],
+            "postingDate": answer["postingDate"],
+            "reference": answer["reference"],
+            "sourceJournal": record.entry["sourceJournal"],
+            "comment": record.entry["comment"],
+            "idempotencyKey": record.key,
+            "lines": record.entry["lines"],
+            "replayed": False,
         }
 
     def _merge(self, found: dict[str, Any], record: KeyRecord | None) -> dict[str, Any]:
@@ -201,7 +226,7 @@ class Agent:
     def lookup(self, request: dict[str, Any]) -> dict[str, Any]:
         """By key (from the store, pending keys settled first) or the newest entry with a reference."""
         code = request["companyCode"]
-        key = request.get("idempotencyKey")
+        key: str = request.get("idempotencyKey") or ""
 
         def by_key(session: BoiSession, worker: Worker) -> dict[str, Any] | None:
             record = self.store.get(code, key)
@@ -221,20 +246,24 @@ class Agent:
             matches = [e for e in self._entries(session, code) if e["reference"] == request["reference"]]
             return matches[-1] if matches else None
 
-        found = self._boi(request, NAMES.read_task, by_key if key is not None else by_reference)
+        found = self._boi(request, NAMES.read_task, by_key if key else by_reference)
         return {"found": True, "entry": found} if found else {"found": False}
 
     def search(self, request: dict[str, Any]) -> dict[str, Any]:
         """Every entry with the reference, or with the prefix in the date range, by entryNo."""
         code = request["companyCode"]
-        entries: list[dict[str, Any]] = self._boi(request, NAMES.read_task,
-                                                  lambda s, w: self._entries(s, code))
+        entries: list[dict[str, Any]] = self._boi(
+            request, NAMES.read_task, lambda s, w: self._entries(s, code)
+        )
         if "reference" in request:
             matches = [e for e in entries if e["reference"] == request["reference"]]
         else:
             low, high = request["postingDateFrom"], request["postingDateTo"]
-            matches = [e for e in entries if e["reference"].startswith(request["referencePrefix"])
-                       and low <= e["postingDate"] <= high]
+            matches = [
+                e
+                for e in entries
+                if e["reference"].startswith(request["referencePrefix"]) and low <= e["postingDate"] <= high
+            ]
         cursor, limit = request.get("cursor"), request.get("limit", 500)
         if cursor is not None:
             matches = [e for e in matches if e["entryNo"] > cursor]
@@ -259,8 +288,9 @@ class Agent:
         self._boi(request, NAMES.post_task, lambda s, w: None)
         return self._company(code)
 
-    def _post_holding_slot(self, request: dict[str, Any], company: CompanyConfig, key: str,
-                           entry: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _post_holding_slot(
+        self, request: dict[str, Any], company: CompanyConfig, key: str, entry: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         code = company.code
         digest = body_hash(entry)
         lock = self._key_lock(code, key)
@@ -270,21 +300,24 @@ class Agent:
             record = self.store.get(code, key)
             if record is not None and record.state == "pending":
                 if self._in_flight(code, key):
-                    raise AgentError("SAGE_TIMEOUT", "A post with this key is still being written in Sage 100.")
-                self._boi(request, NAMES.read_task, lambda s, w: self._settle(s, record))
+                    raise AgentError(
+                        "SAGE_TIMEOUT", "A post with this key is still being written in Sage 100."
+                    )
+                pending = record
+                self._boi(request, NAMES.read_task, lambda s, w: self._settle(s, pending))
                 record = self.store.get(code, key)
             if record is not None and record.state == "committed":
                 if record.body_hash != digest:
-                    raise AgentError("IDEMPOTENCY_MISMATCH",
-                                     "This idempotency key was used with another entry.")
+                    raise AgentError(
+                        "IDEMPOTENCY_MISMATCH", "This idempotency key was used with another entry."
+                    )
                 return 200, dict(record.answer or {}, replayed=True)
             self._boi(request, NAMES.read_task, lambda s, w: self._check_entry(s, entry))
             check_balance(entry)
             self.store.begin(code, key, digest, entry)
             with self._locks_guard:
                 self._inflight.add((code, key))
-            answer = self._boi(request, NAMES.post_task,
-                               lambda s, w: self._write(w, company, key, entry))
+            answer = self._boi(request, NAMES.post_task, lambda s, w: self._write(w, company, key, entry))
             return 201, answer
         finally:
             lock.release()
@@ -303,10 +336,14 @@ class Agent:
             if account is None:
                 raise AgentError("INVALID_ACCOUNT", f"Account {line['account']} is not in the chart.")
             if account["status"] != "A":
-                raise AgentError("ACCOUNT_INACTIVE",
-                                 f"Account {line['account']} has status {account['status']} (not active).")
+                raise AgentError(
+                    "ACCOUNT_INACTIVE",
+                    f"Account {line['account']} has status {account['status']} (not active).",
+                )
 
-    def _write(self, worker: Worker, company: CompanyConfig, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+    def _write(
+        self, worker: Worker, company: CompanyConfig, key: str, entry: dict[str, Any]
+    ) -> dict[str, Any]:
         """On the session thread: BOI write, then the store commit; unknown outcomes settled by marker."""
         code = company.code
         marker = marker_for(code, key)
@@ -321,15 +358,25 @@ class Agent:
                     raise
                 if worker.is_fatal(exc):
                     worker.drop()
-                log.warning("journal write for company %s ended unclearly (%s); looking for its marker",
-                            code, type(exc).__name__)
+                log.warning(
+                    "journal write for company %s ended unclearly (%s); looking for its marker",
+                    code,
+                    type(exc).__name__,
+                )
                 found = worker.session().find_marker(marker)
                 if found is None:
                     self.store.release(code, key)
-                    raise AgentError("SAGE_UNAVAILABLE", "Sage 100 failed the write; nothing was written.") from None
+                    raise AgentError(
+                        "SAGE_UNAVAILABLE", "Sage 100 failed the write; nothing was written."
+                    ) from None
                 entry_no, batch = found["entryNo"], found["batchNo"]
-            answer = {"entryNo": entry_no, "batchNo": batch, "postingDate": entry["postingDate"],
-                      "reference": entry["reference"], "replayed": False}
+            answer = {
+                "entryNo": entry_no,
+                "batchNo": batch,
+                "postingDate": entry["postingDate"],
+                "reference": entry["reference"],
+                "replayed": False,
+            }
             self.store.commit(code, key, answer)
             return answer
         finally:
@@ -343,4 +390,3 @@ def check_balance(entry: dict[str, Any]) -> None:
     credit = sum(Decimal(line["credit"]) for line in entry["lines"])
     if debit != credit:
         raise AgentError("UNBALANCED", f"Debits {debit} and credits {credit} are not equal.")
-

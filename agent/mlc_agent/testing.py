@@ -40,7 +40,11 @@ class AgentProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlc_agent", "--config", str(self.config), "serve"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=self.workdir,
         )
         ready = threading.Event()
 
@@ -76,8 +80,13 @@ class AgentProcess:
         self.proc.wait(10)
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, verify=ssl.create_default_context(cafile=str(self.cert)),
-                            headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30, **kwargs)
+        return httpx.Client(
+            base_url=self.base_url,
+            verify=ssl.create_default_context(cafile=str(self.cert)),
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=30,
+            **kwargs,
+        )
 
     def faults(self, *faults: dict[str, Any]) -> None:
         with self.client() as c:
@@ -93,16 +102,40 @@ class AgentProcess:
         return list(journal.get(company, {}).get("entries", []))
 
 
-def make_agent(workdir: Path, data: dict[str, Any], *, companies: list[str],
-               settings: dict[str, Any] | None = None, test_mode: bool = True) -> AgentProcess:
+def make_agent(
+    workdir: Path,
+    data: dict[str, Any],
+    *,
+    companies: list[str],
+    settings: dict[str, Any] | None = None,
+    test_mode: bool = True,
+) -> AgentProcess:
     """`init` a config (fake BOI, loopback, self-signed cert) in workdir; returns it unstarted."""
     workdir.mkdir(parents=True, exist_ok=True)
     data_file = workdir / "sage.json"
     data_file.write_text(json.dumps(data))
     config = workdir / "agent.toml"
-    args = [sys.executable, "-m", "mlc_agent", "--config", str(config), "init", "--force",
-            "--listen", "127.0.0.1:0", "--mode", "fake", "--fake-data", str(data_file),
-            "--host", "127.0.0.1", "--host", "localhost", "--sage-home", "fake"]
+    args = [
+        sys.executable,
+        "-m",
+        "mlc_agent",
+        "--config",
+        str(config),
+        "init",
+        "--force",
+        "--listen",
+        "127.0.0.1:0",
+        "--mode",
+        "fake",
+        "--fake-data",
+        str(data_file),
+        "--host",
+        "127.0.0.1",
+        "--host",
+        "localhost",
+        "--sage-home",
+        "fake",
+    ]
     if test_mode:
         args.append("--test-mode")
     for c in companies:
@@ -114,8 +147,13 @@ def make_agent(workdir: Path, data: dict[str, Any], *, companies: list[str],
         text, n = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", text)
         assert n == 1, name
     config.write_text(text)
-    return AgentProcess(workdir=workdir, config=config, api_key=api_key, cert=workdir / "tls" / "agent.crt",
-                        data_file=data_file)
+    return AgentProcess(
+        workdir=workdir,
+        config=config,
+        api_key=api_key,
+        cert=workdir / "tls" / "agent.crt",
+        data_file=data_file,
+    )
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> bool:

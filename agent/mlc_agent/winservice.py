@@ -35,7 +35,9 @@ class AgentService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
 
     def SvcDoRun(self) -> None:
         try:
-            path = win32serviceutil.GetServiceCustomOption(SERVICE_NAME, "config") or os.environ.get(CONFIG_ENV)
+            path = win32serviceutil.GetServiceCustomOption(SERVICE_NAME, "config") or os.environ.get(
+                CONFIG_ENV
+            )
             config = config_module.load(path or "agent.toml")
             logs.setup(config.log_path)
             serve(config, stop=self._stop)
@@ -49,8 +51,11 @@ def command(action: str, config_path: str) -> int:
     if action == "install":
         python = sys.executable
         win32serviceutil.InstallService(
-            f"{AgentService.__module__}.{AgentService.__name__}", SERVICE_NAME, AgentService._svc_display_name_,
-            startType=win32service.SERVICE_AUTO_START, description=AgentService._svc_description_,
+            f"{AgentService.__module__}.{AgentService.__name__}",
+            SERVICE_NAME,
+            AgentService._svc_display_name_,
+            startType=win32service.SERVICE_AUTO_START,
+            description=AgentService._svc_description_,
             exeName=python,
         )
         win32serviceutil.SetServiceCustomOption(SERVICE_NAME, "config", os.path.abspath(config_path))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from mlc_agent.testing import AgentProcess
+
 from tests.conftest import call, code, entry, post
 from tests.fakedata import POSTER, VIEWER, VIEWER_PASSWORD
 
@@ -19,10 +19,13 @@ def test_ping_advertises_the_company_write_limit(client: httpx.Client) -> None:
 
 def test_account_structure(client: httpx.Client) -> None:
     assert call(client, "/v1/gl/account-structure").json() == {
-        "mask": "####-##-###", "separator": "-",
-        "segments": [{"name": "Main", "length": 4, "type": "numeric"},
-                     {"name": "Department", "length": 2, "type": "numeric"},
-                     {"name": "Location", "length": 3, "type": "numeric"}],
+        "mask": "####-##-###",
+        "separator": "-",
+        "segments": [
+            {"name": "Main", "length": 4, "type": "numeric"},
+            {"name": "Department", "length": 2, "type": "numeric"},
+            {"name": "Location", "length": 3, "type": "numeric"},
+        ],
     }
     assert call(client, "/v1/gl/account-structure", company="XYZ").json()["mask"] == "AAA-####"
 
@@ -39,8 +42,13 @@ def test_accounts_page_until_the_cursor_is_null(client: httpx.Client) -> None:
     assert pages == 4 and len(seen) == 13 and len({a["account"] for a in seen}) == 13
     inactive = call(client, "/v1/gl/accounts", {"status": "I"}).json()["accounts"]
     assert [(a["account"], a["status"]) for a in inactive] == [("6900-00-000", "I")]
-    assert seen[0] == {"account": "2100-00-000", "accountKey": "000000100",
-                       "description": "Employee reimbursements payable", "mainAccountCode": "2100", "status": "A"}
+    assert seen[0] == {
+        "account": "2100-00-000",
+        "accountKey": "000000100",
+        "description": "Employee reimbursements payable",
+        "mainAccountCode": "2100",
+        "status": "A",
+    }
 
 
 def test_periods(client: httpx.Client) -> None:
@@ -59,33 +67,56 @@ def test_post_lookup_and_search(client: httpx.Client) -> None:
     found = call(client, "/v1/gl/journal-entries/lookup", {"idempotencyKey": "api-k1"}).json()
     assert found["found"] is True
     assert found["entry"]["comment"] == "Trip" and found["entry"]["idempotencyKey"] == "api-k1"
-    assert found["entry"]["lines"][0] == {"account": "6100-01-000", "debit": "125.40", "credit": "0.00",
-                                          "comment": "Hotel"}
+    assert found["entry"]["lines"][0] == {
+        "account": "6100-01-000",
+        "debit": "125.40",
+        "credit": "0.00",
+        "comment": "Hotel",
+    }
     newest = call(client, "/v1/gl/journal-entries/lookup", {"reference": "EXP SEARCH-1"}).json()
     assert newest["entry"]["entryNo"] == dup["entryNo"]
-    assert call(client, "/v1/gl/journal-entries/lookup", {"idempotencyKey": "nope"}).json() == {"found": False}
+    assert call(client, "/v1/gl/journal-entries/lookup", {"idempotencyKey": "nope"}).json() == {
+        "found": False
+    }
     exact = call(client, "/v1/gl/journal-entries/search", {"reference": "EXP SEARCH-1"}).json()
     assert [e["entryNo"] for e in exact["entries"]] == [first["entryNo"], dup["entryNo"]]
-    ranged = call(client, "/v1/gl/journal-entries/search", {
-        "referencePrefix": "EXP SEARCH-", "postingDateFrom": "2026-11-01", "postingDateTo": "2026-11-30",
-        "limit": 1}).json()
+    ranged = call(
+        client,
+        "/v1/gl/journal-entries/search",
+        {
+            "referencePrefix": "EXP SEARCH-",
+            "postingDateFrom": "2026-11-01",
+            "postingDateTo": "2026-11-30",
+            "limit": 1,
+        },
+    ).json()
     assert [e["reference"] for e in ranged["entries"]] == ["EXP SEARCH-1"] and ranged["nextCursor"]
-    rest = call(client, "/v1/gl/journal-entries/search", {
-        "referencePrefix": "EXP SEARCH-", "postingDateFrom": "2026-11-01", "postingDateTo": "2026-11-30",
-        "cursor": ranged["nextCursor"]}).json()
+    rest = call(
+        client,
+        "/v1/gl/journal-entries/search",
+        {
+            "referencePrefix": "EXP SEARCH-",
+            "postingDateFrom": "2026-11-01",
+            "postingDateTo": "2026-11-30",
+            "cursor": ranged["nextCursor"],
+        },
+    ).json()
     assert [e["reference"] for e in rest["entries"]] == ["EXP SEARCH-2"] and rest["nextCursor"] is None
 
 
-@pytest.mark.parametrize(("body", "status", "expected"), [
-    (entry("EXP BAD-1", account="6100-99-000"), 422, "INVALID_ACCOUNT"),
-    (entry("EXP BAD-2", account="6900-00-000"), 422, "ACCOUNT_INACTIVE"),
-    (entry("EXP BAD-3", account="6950-00-000"), 422, "ACCOUNT_INACTIVE"),
-    (entry("EXP BAD-4", day="2026-03-10"), 422, "PERIOD_CLOSED"),
-    (entry("EXP BAD-5", day="2031-03-10"), 422, "PERIOD_CLOSED"),
-    (entry("EXP BAD-6", cents=0), 422, "VALIDATION"),
-    (dict(entry("EXP BAD-7"), reference="X" * 31), 422, "VALIDATION"),
-    (dict(entry("EXP BAD-8"), comment="c" * 2049), 422, "VALIDATION"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (entry("EXP BAD-1", account="6100-99-000"), 422, "INVALID_ACCOUNT"),
+        (entry("EXP BAD-2", account="6900-00-000"), 422, "ACCOUNT_INACTIVE"),
+        (entry("EXP BAD-3", account="6950-00-000"), 422, "ACCOUNT_INACTIVE"),
+        (entry("EXP BAD-4", day="2026-03-10"), 422, "PERIOD_CLOSED"),
+        (entry("EXP BAD-5", day="2031-03-10"), 422, "PERIOD_CLOSED"),
+        (entry("EXP BAD-6", cents=0), 422, "VALIDATION"),
+        (dict(entry("EXP BAD-7"), reference="X" * 31), 422, "VALIDATION"),
+        (dict(entry("EXP BAD-8"), comment="c" * 2049), 422, "VALIDATION"),
+    ],
+)
 def test_entry_errors(client: httpx.Client, body: dict, status: int, expected: str) -> None:
     r = post(client, f"bad-{expected}-{body['reference'][-1]}", body)
     assert (r.status_code, code(r)) == (status, expected)
@@ -139,8 +170,10 @@ def test_order_of_checks(client: httpx.Client, agent: AgentProcess) -> None:
     assert code(r) == "VALIDATION"
     # Logon before company, company before rights.
     assert code(call(client, "/v1/ping", password="wrong", company="ZZZ")) == "AUTH_SAGE"
-    assert code(call(client, "/v1/ping", user=VIEWER, password=VIEWER_PASSWORD, company="ZZZ")) == \
-        "COMPANY_NOT_FOUND"
+    assert (
+        code(call(client, "/v1/ping", user=VIEWER, password=VIEWER_PASSWORD, company="ZZZ"))
+        == "COMPANY_NOT_FOUND"
+    )
     # Rights before idempotency and the entry's own faults.
     r = post(client, "order-1", entry("EXP O", account="6100-99-000"), user=VIEWER, password=VIEWER_PASSWORD)
     assert code(r) == "NO_ACCESS"
@@ -163,8 +196,10 @@ def test_bad_requests(client: httpx.Client) -> None:
     assert code(call(client, "/v1/gl/accounts", {"status": "X"})) == "VALIDATION"
     assert code(call(client, "/v1/gl/periods", {"fiscalYear": "2026"})) == "VALIDATION"
     assert code(call(client, "/v1/gl/journal-entries/lookup", {})) == "VALIDATION"
-    assert code(call(client, "/v1/gl/journal-entries/lookup", {"idempotencyKey": "a", "reference": "b"})) == \
-        "VALIDATION"
+    assert (
+        code(call(client, "/v1/gl/journal-entries/lookup", {"idempotencyKey": "a", "reference": "b"}))
+        == "VALIDATION"
+    )
     assert code(call(client, "/v1/gl/journal-entries/search", {"referencePrefix": "EXP "})) == "VALIDATION"
     r = post(client, "k" * 256, entry())
     assert code(r) == "VALIDATION"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from mlc_agent.testing import make_agent
+
 from tests.conftest import call, entry, post
 from tests.fakedata import POSTER, POSTER_PASSWORD, data
 
@@ -19,14 +19,20 @@ AGENT_DIR = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlc_agent", *args], capture_output=True, text=True,
-                          cwd=cwd, input=stdin, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mlc_agent", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        timeout=60,
+    )
 
 
 def test_init_stores_only_a_hash_and_prints_the_fingerprint(tmp_path: Path) -> None:
     agent = make_agent(tmp_path, data(), companies=["ABC:2"])
     text = agent.config.read_text()
-    assert agent.api_key not in text and "api_key_hash = \"sha256$" in text
+    assert agent.api_key not in text and 'api_key_hash = "sha256$' in text
     assert "max_concurrent_writes = 2" in text and text.count("#") > 10
     shown = run("--config", str(agent.config), "cert", cwd=tmp_path).stdout
     assert shown.strip().splitlines()[-1].count(":") == 31
@@ -49,8 +55,16 @@ def test_rotate_key_replaces_the_key(tmp_path: Path) -> None:
 
 def test_check_passes_and_fails_per_company(tmp_path: Path) -> None:
     agent = make_agent(tmp_path, data(), companies=["ABC", "XYZ", "ZZZ"])
-    done = run("--config", str(agent.config), "check", "--user", POSTER, "--password-stdin", cwd=tmp_path,
-               stdin=POSTER_PASSWORD + "\n")
+    done = run(
+        "--config",
+        str(agent.config),
+        "check",
+        "--user",
+        POSTER,
+        "--password-stdin",
+        cwd=tmp_path,
+        stdin=POSTER_PASSWORD + "\n",
+    )
     assert "PASS ABC: account mask ####-##-###" in done.stdout
     assert "PASS XYZ" in done.stdout and "FAIL ZZZ: COMPANY_NOT_FOUND" in done.stdout
     assert done.returncode == 1
@@ -86,19 +100,39 @@ def test_redaction_of_a_careless_line() -> None:
 @pytest.mark.slow
 def test_wheel_builds_and_installs_without_pywin32(tmp_path: Path) -> None:
     """Offline here: the wheel's own files install into a fresh venv; `make test-agent` adds the deps."""
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path),
-                    str(AGENT_DIR)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path),
+            str(AGENT_DIR),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     wheel = next(tmp_path.glob("mlc_agent-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         metadata = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode()
-    assert "Requires-Dist: pywin32>=306; sys_platform == \"win32\"" in metadata
+    assert 'Requires-Dist: pywin32>=306; sys_platform == "win32"' in metadata
     env = tmp_path / "venv"
     venv.create(env, with_pip=True)
     py = env / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheel)],
-                   check=True, timeout=120)
-    out = subprocess.run([str(py), "-c", "import mlc_agent.names, mlc_agent.fakeboi; print(mlc_agent.__version__)"],
-                         capture_output=True, text=True, check=True).stdout
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheel)],
+        check=True,
+        timeout=120,
+    )
+    out = subprocess.run(
+        [str(py), "-c", "import mlc_agent.names, mlc_agent.fakeboi; print(mlc_agent.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "1.0.0"
     with pytest.raises(subprocess.CalledProcessError):
         subprocess.run([str(py), "-c", "import win32com"], check=True, capture_output=True)

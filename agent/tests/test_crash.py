@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from mlc_agent.testing import make_agent, wait_for
+
 from tests.conftest import entry, post
 from tests.fakedata import data
 
@@ -55,7 +55,8 @@ def test_kill_between_boi_write_and_store_commit(tmp_path: Path) -> None:
     entries = agent.sage_entries("ABC")
     print(
         f"\ncrash test: entries in Sage before kill 1, after the re-post {len(entries)}; "
-        f"re-post answered HTTP {r.status_code} replayed={r.json().get('replayed')} entryNo={r.json().get('entryNo')} "
+        f"re-post answered HTTP {r.status_code} replayed={r.json().get('replayed')} "
+        f"entryNo={r.json().get('entryNo')} "
         f"in {answered - restarted:.3f} s after restart ({answered - killed_at:.2f} s after the kill); "
         f"BOI writes by the restarted agent: {stats['writes']}; store {stats['store']}"
     )

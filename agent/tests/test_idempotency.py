@@ -6,8 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 from mlc_agent.testing import AgentProcess, wait_for
+
 from tests.conftest import call, code, entry, post
 from tests.fakedata import POSTER2, POSTER2_PASSWORD
 
@@ -67,7 +67,9 @@ def test_two_posts_with_one_key_at_once_give_one_entry(client: httpx.Client, age
     assert agent.stats()["writes"] == before + 1
 
 
-def test_record_locked_is_423_and_retryable_and_frees_the_key(client: httpx.Client, agent: AgentProcess) -> None:
+def test_record_locked_is_423_and_retryable_and_frees_the_key(
+    client: httpx.Client, agent: AgentProcess
+) -> None:
     agent.faults({"fault": "record_locked"})
     r = post(client, "lock-1", entry("EXP LOCK"))
     assert (r.status_code, code(r)) == (423, "RECORD_LOCKED")
@@ -75,7 +77,9 @@ def test_record_locked_is_423_and_retryable_and_frees_the_key(client: httpx.Clie
     assert post(client, "lock-1", entry("EXP LOCK")).status_code == 201
 
 
-def test_write_failing_after_commit_is_settled_by_its_marker(client: httpx.Client, agent: AgentProcess) -> None:
+def test_write_failing_after_commit_is_settled_by_its_marker(
+    client: httpx.Client, agent: AgentProcess
+) -> None:
     before = agent.stats()["writes"]
     agent.faults({"fault": "fail_after_commit"})
     r = post(client, "fail-after-1", entry("EXP FAILAFTER"))
@@ -127,8 +131,14 @@ def test_write_limit_429_while_a_write_is_open(client: httpx.Client, agent: Agen
     t = threading.Thread(target=slow)
     t.start()
     assert wait_for(lambda: agent.stats()["writePeak"].get("XYZ", 0) == 1)
-    r = post(client, "limit-2", dict(body, reference="EXP LIMIT2"), company="XYZ",
-             user=POSTER2, password=POSTER2_PASSWORD)
+    r = post(
+        client,
+        "limit-2",
+        dict(body, reference="EXP LIMIT2"),
+        company="XYZ",
+        user=POSTER2,
+        password=POSTER2_PASSWORD,
+    )
     t.join(10)
     assert (r.status_code, code(r)) == (429, "TOO_MANY_WRITES") and r.headers["Retry-After"] == "1"
     assert first["r"].status_code == 201

@@ -15,8 +15,10 @@ import pytest
 
 pytest.importorskip("mlc_agent", reason="install agent/ (make test-agent)")
 
-from mlc_agent.testing import AgentProcess, make_agent  # noqa: E402
-from simulators.sage100.demo import demo  # noqa: E402
+from mlc_agent.testing import AgentProcess, make_agent
+
+from simulators.sage100.demo import demo
+from tests.sync.conftest import fast_clients  # noqa: F401 - the engine tests' fixture
 
 
 def agent_data() -> dict[str, Any]:
@@ -27,8 +29,12 @@ def agent_data() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
-    proc = make_agent(tmp_path_factory.mktemp("agent"), agent_data(), companies=["ABC:2", "XYZ:1"],
-                      settings={"boi_timeout_seconds": 3})
+    proc = make_agent(
+        tmp_path_factory.mktemp("agent"),
+        agent_data(),
+        companies=["ABC:2", "XYZ:1"],
+        settings={"boi_timeout_seconds": 3},
+    )
     proc.start()
     yield proc
     proc.stop()

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlc_agent.testing import AgentProcess
 
 from connector.models import Company
-from mlc_agent.testing import AgentProcess
 from simulators.expensify import ExpensifySimulator
-from tests.sync.conftest import TODAY, demo_data, fast_clients  # noqa: F401 - fixture re-used
+from tests.sync.conftest import TODAY, demo_data
 
 
 @pytest.fixture
@@ -40,11 +40,17 @@ def test_demo_run_posts_through_the_agent_once(
     sage.save()
     before = len(agent.sage_entries("ABC"))
 
-    first = run_sync(company=Company.objects.get(pk=company.pk), options=RunOptions(trigger="command", actor="test"))
+    first = run_sync(
+        company=Company.objects.get(pk=company.pk), options=RunOptions(trigger="command", actor="test")
+    )
     posted = len(agent.sage_entries("ABC")) - before
-    print(f"\nengine run through the agent: outcome {first.outcome}, posted {first.reports_posted}, "
-          f"Sage entries written {posted}")
+    print(
+        f"\nengine run through the agent: outcome {first.outcome}, posted {first.reports_posted}, "
+        f"Sage entries written {posted}"
+    )
     assert first.reports_posted == 4 and posted == 4
-    second = run_sync(company=Company.objects.get(pk=company.pk), options=RunOptions(trigger="command", actor="test"))
+    second = run_sync(
+        company=Company.objects.get(pk=company.pk), options=RunOptions(trigger="command", actor="test")
+    )
     assert second.reports_posted == 0
     assert len(agent.sage_entries("ABC")) - before == 4

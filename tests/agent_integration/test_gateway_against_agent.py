@@ -7,11 +7,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from mlc_agent.testing import AgentProcess
 
 from connector.sage100.errors import SageCompanyError, SageReportError, SageTransientError
 from connector.sage100.gateway import SageGateway, SageSettings, open_gateway
 from connector.sage100.types import JournalEntryPayload, JournalLinePayload
-from mlc_agent.testing import AgentProcess
 from simulators.sage100.demo import (
     DEMO_PASSWORD,
     DEMO_READONLY_PASSWORD,
@@ -21,9 +21,16 @@ from simulators.sage100.demo import (
 
 
 def settings(agent: AgentProcess, **changes: object) -> SageSettings:
-    base = SageSettings(transport="agent", base_url=agent.base_url, agent_api_key=agent.api_key,
-                        username=DEMO_USERNAME, password=DEMO_PASSWORD, company_code="ABC",
-                        connect_timeout=2.0, read_timeout=10.0)
+    base = SageSettings(
+        transport="agent",
+        base_url=agent.base_url,
+        agent_api_key=agent.api_key,
+        username=DEMO_USERNAME,
+        password=DEMO_PASSWORD,
+        company_code="ABC",
+        connect_timeout=2.0,
+        read_timeout=10.0,
+    )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -34,11 +41,18 @@ def gateway(agent: AgentProcess, trust_agent: Path) -> SageGateway:
     gw.close()
 
 
-def make_entry(reference: str, cents: int = 12540, account: str = "6100-01-000",
-               posting_date: date = date(2026, 11, 20)) -> JournalEntryPayload:
+def make_entry(
+    reference: str, cents: int = 12540, account: str = "6100-01-000", posting_date: date = date(2026, 11, 20)
+) -> JournalEntryPayload:
     return JournalEntryPayload(
-        source_journal="GJ", posting_date=posting_date, reference=reference, comment="Trip to Denver",
-        lines=(JournalLinePayload(account, cents, 0, "Hotel"), JournalLinePayload("2100-00-000", 0, cents, "")),
+        source_journal="GJ",
+        posting_date=posting_date,
+        reference=reference,
+        comment="Trip to Denver",
+        lines=(
+            JournalLinePayload(account, cents, 0, "Hotel"),
+            JournalLinePayload("2100-00-000", 0, cents, ""),
+        ),
     )
 
 
@@ -64,14 +78,17 @@ def test_post_replay_lookup_search(gateway: SageGateway, agent: AgentProcess) ->
     found = gateway.lookup(idempotency_key="int-key-1")
     assert found is not None and found.entry_no == first.entry_no and found.idempotency_key == "int-key-1"
     assert [(x.account, x.debit_cents, x.credit_cents) for x in found.lines] == [
-        ("6100-01-000", 12540, 0), ("2100-00-000", 0, 12540)]
+        ("6100-01-000", 12540, 0),
+        ("2100-00-000", 0, 12540),
+    ]
     assert gateway.lookup(reference="EXP INT-1").entry_no == first.entry_no  # type: ignore[union-attr]
     assert gateway.lookup(idempotency_key="never") is None
     twice = gateway.post_entry(make_entry("EXP INT-1", cents=100), idempotency_key="int-key-2")
     hits = gateway.search(reference="EXP INT-1")
     assert [h.entry_no for h in hits] == [first.entry_no, twice.entry_no]
-    ranged = gateway.search(reference_prefix="EXP INT-", posting_date_from=date(2026, 11, 1),
-                            posting_date_to=date(2026, 11, 30))
+    ranged = gateway.search(
+        reference_prefix="EXP INT-", posting_date_from=date(2026, 11, 1), posting_date_to=date(2026, 11, 30)
+    )
     assert len(ranged) == 2
     assert len(agent.sage_entries("ABC")) >= 2
 
@@ -81,7 +98,9 @@ def test_report_errors(gateway: SageGateway) -> None:
         gateway.post_entry(make_entry("EXP INT-BAD", account="6100-99-000"), idempotency_key="int-bad-1")
     assert info.value.code == "INVALID_ACCOUNT"
     with pytest.raises(SageReportError) as info:
-        gateway.post_entry(make_entry("EXP INT-OLD", posting_date=date(2026, 2, 2)), idempotency_key="int-bad-2")
+        gateway.post_entry(
+            make_entry("EXP INT-OLD", posting_date=date(2026, 2, 2)), idempotency_key="int-bad-2"
+        )
     assert info.value.code == "PERIOD_CLOSED"
     gateway.post_entry(make_entry("EXP INT-M", cents=100), idempotency_key="int-bad-3")
     with pytest.raises(SageReportError) as info:
@@ -90,15 +109,20 @@ def test_report_errors(gateway: SageGateway) -> None:
 
 
 def test_company_errors(agent: AgentProcess, trust_agent: Path) -> None:
-    cases = [({"agent_api_key": "wrong"}, "AUTH_AGENT"), ({"password": "wrong"}, "AUTH_SAGE"),
-             ({"company_code": "ZZZ"}, "COMPANY_NOT_FOUND")]
+    cases = [
+        ({"agent_api_key": "wrong"}, "AUTH_AGENT"),
+        ({"password": "wrong"}, "AUTH_SAGE"),
+        ({"company_code": "ZZZ"}, "COMPANY_NOT_FOUND"),
+    ]
     for change, expected in cases:
         with open_gateway(settings(agent, **change)) as gw:  # type: ignore[attr-defined]
             with pytest.raises(SageCompanyError) as info:
                 gw.ping()
             assert info.value.code == expected
             assert "wrong" not in info.value.message
-    with open_gateway(settings(agent, username=DEMO_READONLY_USERNAME, password=DEMO_READONLY_PASSWORD)) as gw:  # type: ignore[attr-defined]
+    with open_gateway(
+        settings(agent, username=DEMO_READONLY_USERNAME, password=DEMO_READONLY_PASSWORD)
+    ) as gw:  # type: ignore[attr-defined]
         gw.ping()
         with pytest.raises(SageCompanyError) as info:
             gw.post_entry(make_entry("EXP INT-RO"), idempotency_key="int-ro")
