@@ -127,7 +127,10 @@ def all_logs() -> Iterator[Captured]:
     console = configured_console()
     assert isinstance(console, logging.StreamHandler)
     buffer = io.StringIO()
-    old_stream = console.setStream(buffer)
+    # Swapped, not setStream(): that flushes the old stream, which an earlier test that ran
+    # django.setup() again may have left pointing at a capture pytest has since closed.
+    old_stream = console.stream
+    console.stream = buffer
     old_console_level = console.level
     console.setLevel(logging.DEBUG)
     keep = _Keep()
@@ -142,7 +145,7 @@ def all_logs() -> Iterator[Captured]:
         yield Captured(keep.records, buffer)
     finally:
         root.removeHandler(keep)
-        console.setStream(old_stream)  # type: ignore[arg-type]
+        console.stream = old_stream
         console.setLevel(old_console_level)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
