@@ -228,6 +228,7 @@ def wire_company(code: str, *, expensify_url: str, sage_url: str, write_limit: i
             "card_offset_account": "2150-00-000",
             "expensify_policy_ids": policy_of(code),
             "export_label": "ml-connector-bench",
+            "export_start_date": date.today() - timedelta(days=90),
             "schedule_kind": "manual",
             "max_concurrent_writes": write_limit,
             "max_retry_seconds": 30,
@@ -288,24 +289,24 @@ def unpaced_expensify() -> Iterator[None]:
 
 @contextmanager
 def timed_posting() -> Iterator[dict[str, list[float]]]:
-    """Wall time of each call of the engine's posting phase (sync.services._post_all)."""
-    from sync import services
+    """Wall time of each call of the engine's posting phase (RunWork._post_all in sync.services.runs)."""
+    from sync.services.runs import RunWork
 
-    original = services._post_all
+    original = RunWork._post_all
     spans: dict[str, list[float]] = {}
 
-    def wrapper(poster: Any, reports: list[Any], *args: Any, **kwargs: Any) -> None:
+    def wrapper(work: Any, poster: Any, reports: list[Any], *args: Any, **kwargs: Any) -> None:
         started = time.perf_counter()
         try:
-            original(poster, reports, *args, **kwargs)
+            original(work, poster, reports, *args, **kwargs)
         finally:
             spans.setdefault(poster.company.code, []).append(time.perf_counter() - started)
 
-    services._post_all = wrapper
+    RunWork._post_all = wrapper  # type: ignore[method-assign]
     try:
         yield spans
     finally:
-        services._post_all = original
+        RunWork._post_all = original  # type: ignore[method-assign]
 
 
 def run_company(company: Any) -> Any:

@@ -1,7 +1,7 @@
 """Posting throughput against its floor: N reports, Sage write latency L, write limit C.
 
 The floor is N·L/C (every write takes L and at most C are in flight). The measured figure is
-the wall time of the engine's posting phase (sync.services._post_all, from the first claim to
+the wall time of the engine's posting phase (sync.services.runs.RunWork._post_all, from the first claim to
 the last recorded post) over that floor. The export is not timed here (bench 1 covers it);
 Expensify runs unpaced. Two companies at once: each in its own thread, as two qcluster
 workers would run them, each with its own write limit.

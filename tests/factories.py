@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import factory
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ class CompanyFactory(factory.django.DjangoModelFactory):
     segment_names = ["Main", "Department", "Location"]
     reimbursable_offset_account = "2100-00-000"
     card_offset_account = "2150-00-000"
+    export_start_date = factory.LazyFunction(lambda: datetime.date.today() - datetime.timedelta(days=90))
     schedule_kind = "manual"
 
 

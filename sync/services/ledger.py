@@ -87,6 +87,35 @@ def move(
     return True
 
 
+def move_many(
+    reports: Sequence[ExpenseReport],
+    to: str,
+    *,
+    from_state: str,
+    actor: str,
+    action: str,
+    message: str,
+    **fields: Any,
+) -> list[ExpenseReport]:
+    """`move` for a batch in one UPDATE and one audit INSERT; returns the reports that moved."""
+    check_move(from_state, to)
+    if not reports:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        pks = list(
+            ExpenseReport.objects.select_for_update()
+            .filter(pk__in=[r.pk for r in reports], state=from_state)
+            .values_list("pk", flat=True)
+        )
+        ExpenseReport.objects.filter(pk__in=pks).update(state=to, updated_at=now, **fields)
+        moved = [r for r in reports if r.pk in set(pks)]
+        for report in moved:
+            report.state = to
+        record_many({"action": action, "actor": actor, "report": r, "message": message} for r in moved)
+    return moved
+
+
 def claim(report: ExpenseReport, *, holder: str, from_states: Iterable[str], seconds: float) -> bool:
     """Move a report to `posting` only if it is still in one of `from_states` (one worker wins)."""
     return move(
@@ -350,9 +379,14 @@ def accounts_by_transaction(lines: Iterable[Any]) -> dict[str, str]:
     return accounts
 
 
-def store_found(*, report: ExpenseReport, found: FoundEntry) -> JournalEntry:
+def store_found(*, report: ExpenseReport, found: FoundEntry, instead_of: JournalEntry) -> JournalEntry:
     """An entry Sage holds for this report that the ledger did not know (a restored backup, another
-    installation): stored as posted, with Sage's own lines, so reconcile and the admin see it."""
+    installation): stored as posted, with Sage's own lines, so reconcile and the admin see it. The
+    entry built `instead_of` it was never sent: superseded."""
+    JournalEntry.objects.filter(pk=instead_of.pk, state__in=[EntryState.OPEN, EntryState.BUILT]).update(
+        state=EntryState.SUPERSEDED
+    )
+    instead_of.state = EntryState.SUPERSEDED
     key = found.idempotency_key or f"found:{found.entry_no}"
     entry, created = JournalEntry.objects.get_or_create(
         company=report.company,

@@ -365,10 +365,7 @@ class Poster:
             how = f"found in Sage by reference before the first post (entry {numbers})"
             return self._posted(send, same[0].as_result(), PostedVia(how, action="found_in_sage"))
         with transaction.atomic():
-            JournalEntry.objects.filter(pk=entry.pk, state=EntryState.OPEN).update(
-                state=EntryState.SUPERSEDED
-            )
-            stored = store_found(report=report, found=in_sage[0])
+            stored = store_found(report=report, found=in_sage[0], instead_of=entry)
             summary = (
                 f"Sage already holds entry {numbers} for {entry.reference} (found by reference before the "
                 "first post) and it differs from today's build: "

@@ -20,10 +20,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from audit.services import record, record_many
+from audit.services import record
 from connector.expensify.errors import ExpensifyAuthError, ExpensifyError
 from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.logs import redact
@@ -36,7 +35,7 @@ from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
 from sync.services.context import BuildContext, PeriodCache
 from sync.services.counts import RunCounts
 from sync.services.ingest import upsert_rejected, upsert_report
-from sync.services.ledger import move, open_entry
+from sync.services.ledger import move, move_many, open_entry
 from sync.services.posting import CompanyStopped, Poster, Send
 
 log = logging.getLogger(__name__)
@@ -481,23 +480,15 @@ def mark_exported(*, company: Company, client: Any, actor: str) -> int:
     if not reports:
         return 0
     confirmed = set(client.mark_exported([r.report_id for r in reports], label=company.export_label))
-    done = [r for r in reports if r.report_id in confirmed]
-    if not done:
-        return 0
-    now = timezone.now()
-    with transaction.atomic():
-        ExpenseReport.objects.filter(pk__in=[r.pk for r in done], state=S.POSTED).update(
-            state=S.EXPORTED, exported_at=now, updated_at=now
-        )
-        record_many(
-            {
-                "action": "marked_exported",
-                "actor": actor,
-                "report": r,
-                "message": f"label {company.export_label!r}, confirmed by Expensify",
-            }
-            for r in done
-        )
+    done = move_many(
+        [r for r in reports if r.report_id in confirmed],
+        S.EXPORTED,
+        from_state=S.POSTED,
+        actor=actor,
+        action="marked_exported",
+        message=f"label {company.export_label!r}, confirmed by Expensify",
+        exported_at=timezone.now(),
+    )
     return len(done)
 
 

@@ -328,6 +328,7 @@ def make_company(
         card_offset_account="2150-00-000",
         expensify_policy_ids=policy,
         export_label=LABEL,
+        export_start_date=TODAY - timedelta(days=90),
         schedule_kind="manual",
         max_concurrent_writes=max_writes,
         max_post_attempts=max_post_attempts,

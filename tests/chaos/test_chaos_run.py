@@ -155,6 +155,15 @@ def test_chaos_run(children, chaos_seed, capsys):
         )
         assert len(marked) == total and set(marked.values()) == {1}
         assert figures["duplicates"] == 0 and figures["lost"] == 0
+        # The run must have been the run the docs quote: a cluster really killed mid-run, faults fired.
+        assert crash, "no qcluster was killed: the chaos run proved nothing about crashes"
+        assert int(crash["killed with entries in Sage"]) > 0
+        faults = figures["sage faults"]
+        assert faults["RECORD_LOCKED (storm)"] > 0, faults
+        assert faults["committed then 504"] + faults["committed then dropped"] > 0, faults
+        assert sum(figures["post retries by code"].values()) > 0
+        assert sum(figures["expensify faults injected"].values()) > 0
+        assert figures["runs"].get("interrupted", 0) >= 1  # the killed cluster's run, closed by its successor
     finally:
         expensify.stop()
         sage.stop()

@@ -63,7 +63,6 @@ def test_qcluster_killed_with_a_post_in_flight_settles_with_one_entry_each(child
         hold.release(drop=True)  # the client is gone: Sage never answers this post
 
         (killed_run,) = SyncRun.objects.filter(company=company)
-        assert killed_run.finished_at is None
         held = JournalEntry.objects.get(idempotency_key=held_key)
         assert ExpenseReport.objects.get(pk=held.report_id).state == ReportState.POSTING
         in_sage = sage_stats(sage)["referenceCounts"][CODE]
@@ -73,10 +72,17 @@ def test_qcluster_killed_with_a_post_in_flight_settles_with_one_entry_each(child
         children.start("qcluster-2", "qcluster", Q_WORKERS="1")
         children.enqueue(company.pk)
         wait_for(
-            lambda: SyncRun.objects.filter(company=company, finished_at__isnull=False).exists(),
+            lambda: (
+                SyncRun.objects.filter(company=company, finished_at__isnull=False)
+                .exclude(pk=killed_run.pk)
+                .exists()
+            ),
             timeout=90,
             what="the run after the restart",
         )
+        # The run the killed worker left is closed as interrupted when the next run takes the lease.
+        killed_run.refresh_from_db()
+        assert killed_run.outcome == "interrupted" and killed_run.finished_at is not None
         check_settled(company, reports, expensify, sage, held_key, moment)
     finally:
         expensify.stop()
@@ -84,7 +90,9 @@ def test_qcluster_killed_with_a_post_in_flight_settles_with_one_entry_each(child
 
 
 def check_settled(company, reports, expensify, sage, held_key, moment):
-    (rerun,) = SyncRun.objects.filter(company=company, finished_at__isnull=False)
+    (rerun,) = SyncRun.objects.filter(company=company, finished_at__isnull=False).exclude(
+        outcome="interrupted"
+    )
     assert rerun.outcome == "success", rerun.message
     report_ids = [r["reportID"] for r in reports]
     assert dict(ExpenseReport.objects.filter(company=company).values_list("report_id", "state")) == {
@@ -106,3 +114,7 @@ def check_settled(company, reports, expensify, sage, held_key, moment):
     assert JournalEntry.objects.filter(report=held_report).count() == 1  # the same key, never a new one
     by_key = {e["idempotencyKey"]: e for e in sage_entries(sage, CODE)}
     assert by_key[held_key]["entryNo"] == held_report.entries.get().sage_entry_no
+    from sync.services import reconcile
+
+    rows = reconcile(company=company)
+    assert [r for r in rows if not r.ok] == [] and len(rows) == len(report_ids)

@@ -114,6 +114,11 @@ def assert_settled(company: Company, expensify: Any, sage: Any, reports: list[di
         rows = AuditEvent.objects.filter(action="expense_posted", report_ref=report_id)
         assert rows.count() == expenses and {r.sage_entry_no for r in rows} == {entry.sage_entry_no}
         assert AuditEvent.objects.filter(action="marked_exported", report_ref=report_id).count() == 1
+    # Reconcile, the alarm: every posted entry once in Sage, nothing in Sage the ledger lacks.
+    from sync.services import reconcile
+
+    rows = reconcile(company=Company.objects.get(pk=company.pk))
+    assert [r for r in rows if not r.ok] == [] and len(rows) == len(ids)
 
 
 # -- database errors ---------------------------------------------------------------------------------
@@ -201,7 +206,7 @@ def test_database_error_while_recording_a_committed_post(mx1, sims, statement):
     first_id = unrecorded.report_id
     assert "could not record" in unrecorded.last_error
     assert not AuditEvent.objects.filter(report_ref=first_id, action__in=["posted", "expense_posted"])
-    assert JournalEntry.objects.get(report=unrecorded).state == EntryState.BUILT
+    assert JournalEntry.objects.get(report=unrecorded).state == EntryState.OPEN  # its key stays the only one
     # The other reports of the run went on and were posted and marked.
     assert ExpenseReport.objects.filter(company=mx1, state=ReportState.EXPORTED).count() == COUNT - 1
     assert sage_stats(sage)["referenceCounts"][CODE] == {f"EXP {r['reportID']}": 1 for r in reports}
