@@ -296,6 +296,8 @@ class Poster:
                 return self._sent(send, answer.outcome)
         except DatabaseError as exc:
             log.exception("report %s: Sage answered, but recording it failed", send.report.report_id)
+            # The record rolled back: the report is still claimed and its entry still open.
+            send.report.state, send.entry.state = S.POSTING, EntryState.OPEN
             return self._left_open(send, f"could not record Sage's answer: {exc}")
         return self._failed(send, answer)
 
@@ -394,6 +396,7 @@ class Poster:
             send.report,
             S.UNKNOWN,
             actor=self.actor,
+            from_states=[S.POSTING],
             action="post_unknown",
             message=message,
             holder=self.holder,

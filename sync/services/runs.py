@@ -312,7 +312,7 @@ class RunWork:
                     actor=self.actor,
                     holder=self.holder,
                     counts=self.counts,
-                    eligible=self.eligible if self.export_complete else set(),
+                    eligible=self.eligible,  # reports this run's export returned whole
                     claim_seconds=policy.max_seconds + 2 * MAX_CALL_SECONDS,
                 )
                 # Reports whose state moved since they were listed are re-read by prepare().
