@@ -326,6 +326,8 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def status(self, obj: Company) -> str:
         if obj.blocked_reason:
             return format_html('<span style="color:#ba2121">Stopped: {}</span>', obj.blocked_reason)
+        if obj.degraded_reason:
+            return format_html('<span style="color:#b26b00">Degraded: {}</span>', obj.degraded_reason)
         return "OK" if obj.enabled else "Disabled"
 
     @admin.display(description="Status")
@@ -339,6 +341,13 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj.blocked_reason:
             return format_html(
                 '<strong style="color:#ba2121">Runs stopped: {}</strong><br>{}', obj.blocked_reason, links
+            )
+        if obj.degraded_reason:
+            return format_html(
+                '<strong style="color:#b26b00">Degraded ({} failed run(s) in a row): {}</strong><br>{}',
+                obj.failure_streak,
+                obj.degraded_reason,
+                links,
             )
         return format_html("Runs {}. {}", "enabled" if obj.enabled else "disabled", links)
 

@@ -122,8 +122,10 @@ def test_the_page_shows_the_start_date_and_the_engine_fields(admin: Client, wire
     html = admin.get(f"/admin/connector/company/{wired.pk}/change/").content.decode()
     assert "on or after this date (inclusive)" in html and "the first run starts here" in html
     assert "submit-and-close" in html and 'name="include_archived"' in html
-    assert "Sage answered garbage twice" in html
+    assert "Degraded (2 failed run(s) in a row): Sage answered garbage twice" in html
     assert "Runs in a row that failed the same way" in html
+    listing = admin.get("/admin/connector/company/").content.decode()
+    assert "Degraded: Sage answered garbage twice" in listing
 
 
 # --- the upgrade of companies that shared a policy -----------------------------------------------
