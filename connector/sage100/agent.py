@@ -160,6 +160,7 @@ class AgentGateway:
                 data = None
         error = data.get("error") if isinstance(data, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
+        code = code if isinstance(code, str) else None  # a code of any other JSON type is no code
         retry = p.retry_after(answer.headers.get("Retry-After"))
         if isinstance(error, dict) and code in LISTED_CODES and status >= 400:
             raw = error.get("message")
