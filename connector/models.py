@@ -117,6 +117,13 @@ class Company(models.Model):
     blocked_reason = models.TextField(
         blank=True, help_text="Set when a company-level failure (e.g. bad credentials) stops its runs."
     )
+    contact_emails = models.TextField(
+        blank=True,
+        help_text="Who is told when a run leaves reports needing a person or the company stops (comma list).",
+    )
+    daily_digest = models.BooleanField(
+        default=False, help_text="Send one summary a day instead of one email per run that needs a person."
+    )
     degraded_reason = models.TextField(
         blank=True, help_text="Why recent runs had trouble (runs go on); cleared by a clean run."
     )
@@ -326,6 +333,14 @@ class SageConnection(models.Model):
     agent_api_key = SecretField(help_text="Agent transport only.")
     sage_username = models.CharField(max_length=100)
     sage_password = SecretField()
+    agent_certificate = models.TextField(
+        blank=True,
+        help_text=(
+            "Agent transport: the agent's certificate (PEM), when it is self-signed "
+            "(python -m mlc_agent cert prints it). Blank: the system's trusted authorities. "
+            "See docs/agent.md."
+        ),
+    )
     connect_timeout = models.PositiveSmallIntegerField(default=10)
     read_timeout = models.PositiveSmallIntegerField(default=60)
     updated_at = models.DateTimeField(auto_now=True)
