@@ -47,7 +47,7 @@ def main() -> int:
         reports = []
         for i in range(size):
             day = (first + timedelta(days=i % 300)).isoformat()
-            reports.append({"reportID": f"R{i}", "status": "Approved", "currency": "USD",
+            reports.append({"reportID": f"R{i}", "status": "Approved", "currency": "USD", "policyID": "BENCH",
                             "created": day, "submitted": day, "approved": day, "total": 100,
                             "transactionList": [{"transactionID": f"t{i}", "amount": 100}]})
         with ExpensifySimulator(data={"reports": reports, "credentials": {"p": "secret-xyz"}},
@@ -58,7 +58,8 @@ def main() -> int:
                 download_poll_seconds=1.0,
             )
             got = sum(1 for _ in client.export_reports(
-                label="L", start_date=first, end_date=date(2026, 11, 25), limit=args.limit))
+                label="L", policy_ids=["BENCH"], start_date=first, end_date=date(2026, 11, 25),
+                limit=args.limit))
             stats = client.last_export
             print(f"{size:>6} reports (limit {args.limit}): {got} returned, {client.calls} requests "
                   f"({stats.renders} renders, {stats.downloads} downloads, "

@@ -125,9 +125,20 @@ def run_sync(*, company: Company, options: RunOptions, connections: Connections 
         except Exception as exc:
             log.exception("sync run for %s failed", company.code)
             outcome, message = RunOutcome.FAILED, f"unexpected error: {exc}"
-        return _finish(run, outcome, message, work.counts)
+        finished = _finish(run, outcome, message, work.counts)
+        _notify(finished)
+        return finished
     finally:
         leases.release(lease_key, holder=holder)
+
+
+def _notify(run: SyncRun) -> None:
+    from sync.notify import notify_after_run
+
+    try:
+        notify_after_run(run)
+    except Exception:  # telling people must never cost a run its result
+        log.exception("run %s: notifying the company's contacts failed", run.pk)
 
 
 def _close_interrupted(company: Company) -> None:
