@@ -349,3 +349,48 @@ def test_company_page_refuses_plain_http_to_another_host(
 
 def test_operator_cannot_see_task_pages_that_resubmit(operator_client: Client) -> None:
     assert operator_client.get("/admin/django_q/success/").status_code == 403
+
+
+# --- the dashboard (admin index) ---------------------------------------------------------------------
+
+from collections.abc import Iterator  # noqa: E402
+
+from tests.sync import conftest as sync_fixtures  # noqa: E402
+
+fast_clients = sync_fixtures.fast_clients
+
+
+@pytest.fixture
+def demo_synced(fast_clients: None) -> Iterator[Company]:
+    """The demo company after one sync against both simulators (its two intended problems included)."""
+    from connector.demo import ensure_demo_company
+    from simulators.expensify.demo import demo_data
+    from simulators.expensify.server import ExpensifySimulator
+    from simulators.sage100.demo import demo
+    from simulators.sage100.server import SageSimulator
+    from sync.services import RunOptions, run_sync
+
+    expensify = ExpensifySimulator(data=demo_data(), rates=[(1000, 1.0)], render_delay=0).start()
+    sage = SageSimulator(demo()).start()
+    try:
+        company = ensure_demo_company()
+        company.expensify.base_url = expensify.base_url
+        company.expensify.save()
+        company.sage.base_url = sage.base_url
+        company.sage.save()
+        run_sync(company=company, options=RunOptions(trigger="command", actor="test"))
+        yield Company.objects.get(pk=company.pk)
+    finally:
+        expensify.stop()
+        sage.stop()
+
+
+def test_dashboard_counts_what_needs_a_person_with_links(demo_synced: Company) -> None:
+    html = staff_client(OPERATOR).get("/admin/").content.decode()
+    base = f"/admin/sync/expensereport/?company__id__exact={demo_synced.pk}"
+    for state in ("needs_mapping", "failed"):
+        assert f'href="{base}&amp;state__exact={state}" data-state="{state}"><strong>1</strong>' in html
+    assert "1 report needing a mapping, 1 report failing" in html
+    assert "Weekdays 06:15 UTC" in html
+    assert "<svg" in html and "finished with report failures" in html
+    assert "partial" not in html and "retry_wait" not in html.replace('data-state="retry_wait"', "")
