@@ -10,12 +10,16 @@
 
 from sync.services.context import BuildContext, PeriodCache
 from sync.services.counts import RunCounts
+from sync.services.entries import idempotency_key, payload_of, save_entry
 from sync.services.ingest import report_input_from_export, upsert_rejected, upsert_report
-from sync.services.ledger import idempotency_key, move, payload_of, save_entry
-from sync.services.posting import CompanyStopped, Poster
+from sync.services.ledger import move
+from sync.services.marking import mark_exported
+from sync.services.posting import Poster
 from sync.services.reconcile import ReconcileRow, reconcile
+from sync.services.retry_wait import due_retries
 from sync.services.review import DryRunEntry, accept_change, dry_run, preview, replay, replayable
-from sync.services.runs import Connections, RunOptions, due_retries, mark_exported, run_sync
+from sync.services.runs import Connections, RunOptions, run_sync
+from sync.services.sends import CompanyStopped
 
 __all__ = [
     "BuildContext",

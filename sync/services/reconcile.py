@@ -18,7 +18,7 @@ from connector.models import Company
 from connector.sage100.types import FoundEntry
 from sync.journal import REFERENCE_PREFIX
 from sync.models import EntryState, JournalEntry
-from sync.services.ledger import line_set
+from sync.services.entries import line_set
 from sync.services.runs import Connections
 
 # Posting dates may lie ahead of today (the next open period): search that far past the newest.

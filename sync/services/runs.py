@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +24,23 @@ from django.utils import timezone
 from audit.services import record
 from connector.expensify.errors import ExpensifyAuthError, ExpensifyError
 from connector.expensify.types import ExpensifyReport, RejectedReport
-from connector.logs import redact
 from connector.models import Company
 from connector.sage100.errors import SageCompanyError, SageError
 from connector.sage100.gateway import MAX_CALL_SECONDS, SageGateway, SageSettings
 from connector.sage100.types import PingInfo
 from sync import leases, selectors
 from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
+from sync.services.company_health import note_degraded, note_well, stop_company
 from sync.services.context import BuildContext, PeriodCache
 from sync.services.counts import RunCounts
+from sync.services.entries import open_entry
 from sync.services.ingest import upsert_rejected, upsert_report
-from sync.services.ledger import move, move_many, open_entry
-from sync.services.posting import CompanyStopped, Poster, Send
+from sync.services.ledger import move
+from sync.services.marking import mark_exported
+from sync.services.pipeline import Pipeline
+from sync.services.posting import Poster
+from sync.services.run_log import close_interrupted, finish_run, notify
+from sync.services.sends import CompanyStopped
 
 log = logging.getLogger(__name__)
 S = ReportState
@@ -46,7 +50,6 @@ S = ReportState
 RUN_LEASE_SECONDS = MAX_CALL_SECONDS + 240
 LEASE_RENEW_SECONDS = 30.0
 CHART_MAX_AGE = dt.timedelta(minutes=15)
-STOP_AFTER_FAILED_RUNS = 3  # the same failure this many runs in a row stops scheduled runs
 STOPPING_CODES = frozenset({"AUTH_AGENT", "AUTH_SAGE", "NO_ACCESS", "COMPANY_NOT_FOUND"})
 ELIGIBLE_STATES = ("APPROVED", "REIMBURSED")
 
@@ -115,7 +118,7 @@ def run_sync(*, company: Company, options: RunOptions, connections: Connections 
             message="another run for this company is in progress",
         )
     try:
-        _close_interrupted(company)
+        close_interrupted(company)
         run = SyncRun.objects.create(company=company, trigger=options.trigger, actor=options.actor)
         work = RunWork(
             company, options, run, holder, LeaseKeeper(lease_key, holder), connections or Connections()
@@ -125,31 +128,11 @@ def run_sync(*, company: Company, options: RunOptions, connections: Connections 
         except Exception as exc:
             log.exception("sync run for %s failed", company.code)
             outcome, message = RunOutcome.FAILED, f"unexpected error: {exc}"
-        finished = _finish(run, outcome, message, work.counts)
-        _notify(finished)
+        finished = finish_run(run, outcome, message, work.counts)
+        notify(finished)
         return finished
     finally:
         leases.release(lease_key, holder=holder)
-
-
-def _notify(run: SyncRun) -> None:
-    from sync.notify import notify_after_run
-
-    try:
-        notify_after_run(run)
-    except Exception:  # telling people must never cost a run its result
-        log.exception("run %s: notifying the company's contacts failed", run.pk)
-
-
-def _close_interrupted(company: Company) -> None:
-    """We hold the lease, so any run of this company still 'running' lost its worker."""
-    now = timezone.now()
-    for run in SyncRun.objects.filter(company=company, outcome=RunOutcome.RUNNING):
-        message = "its worker stopped before the run finished; this run takes over what it left"
-        SyncRun.objects.filter(pk=run.pk, outcome=RunOutcome.RUNNING).update(
-            outcome=RunOutcome.INTERRUPTED, finished_at=max(now, run.started_at), message=message
-        )
-        record(action="run_interrupted", actor="engine", company=company, message=f"run {run.pk}: {message}")
 
 
 @dataclass
@@ -204,14 +187,12 @@ class RunWork:
         since = options.since or company.export_start_date
         if not company.policy_ids:
             self.problem(
-                "config",
                 "no Expensify policy is listed for this company, so nothing is exported "
                 "(a company posts only its own policies' reports)",
             )
             return True
         if options.report_ids is None and since is None:
             self.problem(
-                "config",
                 f"company {company.code} has no export start date: set it on the company "
                 "page (inclusive; the first run starts there)",
             )
@@ -225,7 +206,7 @@ class RunWork:
             return False
         except ExpensifyError as exc:
             # Stored reports whose outcome is open can still be looked up; nothing new is posted.
-            self.problem("expensify", f"Expensify export failed: {exc}")
+            self.problem(f"Expensify export failed: {exc}")
             record(action="export_failed", actor=self.actor, company=company, message=str(exc))
         return True
 
@@ -273,7 +254,7 @@ class RunWork:
                 self.stop(str(exc))
                 return False
             except ExpensifyError as exc:
-                self.problem("expensify", f"Expensify re-check of stored reports failed: {exc}")
+                self.problem(f"Expensify re-check of stored reports failed: {exc}")
                 self.export_complete = False
                 return True
         for report in unseen:
@@ -335,7 +316,7 @@ class RunWork:
         except SageCompanyError as exc:
             return self._sage_company_error(exc)
         except SageError as exc:
-            self.problem(f"sage:{exc.code}", f"Sage 100 unavailable: {exc}")
+            self.problem(f"Sage 100 unavailable: {exc}")
             record(action="sage_unavailable", actor=self.actor, company=company, message=str(exc))
         return ""
 
@@ -343,7 +324,7 @@ class RunWork:
         if exc.code in STOPPING_CODES:
             self.stop(str(exc))
             return str(exc)
-        self.problem(f"sage:{exc.code}", f"Sage 100 configuration error: {exc}")
+        self.problem(f"Sage 100 configuration error: {exc}")
         record(action="sage_config_error", actor=self.actor, company=self.company, message=str(exc))
         return ""
 
@@ -357,14 +338,8 @@ class RunWork:
             company.refresh_from_db()
 
     def _post_all(self, poster: Poster, reports: list[ExpenseReport], limit: int) -> None:
-        """This thread does every database read and write, in order, while `limit` threads make only
-        the Sage calls; the next report is built and claimed while others are in Sage. No send starts
-        before a thread is free, so a stop leaves at most one claimed, unsent report, and it goes back."""
+        """Post the listed reports through the pipeline (pipeline.py), within the write limit."""
         total, done = len(reports), 0
-        in_sage: dict[Future[Any], Send] = {}
-        ready: Send | None = None
-        error: Exception | None = None
-        queue = iter(reports)
 
         def one_done() -> None:
             nonlocal done
@@ -373,46 +348,9 @@ class RunWork:
                 self.options.progress("post", done, total)
             self.keeper.tick()
 
-        try:
-            with ThreadPoolExecutor(
-                max_workers=limit, thread_name_prefix=f"post-{poster.company.code}"
-            ) as pool:
-                while True:
-                    while error is None:
-                        if ready is not None:
-                            if len(in_sage) >= limit:
-                                break
-                            in_sage[pool.submit(poster.transmit, ready)] = ready
-                            ready = None
-                        report = next(queue, None)
-                        if report is None:
-                            break
-                        try:
-                            outcome = poster.prepare(report)
-                        except Exception as exc:  # the database failed
-                            error = exc
-                            break
-                        if isinstance(outcome, Send):
-                            ready = outcome
-                        else:
-                            one_done()
-                    if not in_sage:
-                        break
-                    finished, _ = wait(in_sage, timeout=LEASE_RENEW_SECONDS, return_when=FIRST_COMPLETED)
-                    self.keeper.tick()  # a slow answer must not cost the run its lease
-                    for future in finished:
-                        # Every send that went out is recorded, even after the company stopped.
-                        try:
-                            poster.finish(in_sage.pop(future), future.result())
-                        except Exception as exc:
-                            error = error or exc
-                        one_done()
-            if ready is not None:
-                poster.release_unsent(ready)
-        finally:
-            poster.close()
-        if error is not None:
-            raise error
+        Pipeline(
+            poster, limit, on_done=one_done, tick=self.keeper.tick, wait_seconds=LEASE_RENEW_SECONDS
+        ).run(reports)
 
     # -- 5. mark -------------------------------------------------------------------------------
 
@@ -425,7 +363,7 @@ class RunWork:
             self.stop(str(exc))
             return False
         except ExpensifyError as exc:
-            self.problem("expensify-mark", f"marking exported failed (tried again next run): {exc}")
+            self.problem(f"marking exported failed (tried again next run): {exc}")
             record(action="mark_failed", actor=self.actor, company=self.company, message=str(exc))
         waiting = selectors.reports_to_mark(self.company).count()
         if waiting:
@@ -436,9 +374,8 @@ class RunWork:
 
     # -- the run's end ---------------------------------------------------------------------------
 
-    def problem(self, kind: str, message: str) -> None:
+    def problem(self, message: str) -> None:
         self.problems.append(message)
-        self.failure_kind = kind
 
     def stop(self, message: str) -> None:
         """A coded credential or access error: scheduled runs stop until a person fixes it."""
@@ -451,96 +388,9 @@ class RunWork:
             return RunOutcome.FAILED, stopped
         failures = [p for p in self.problems if "not yet confirmed" not in p]
         if failures:
-            self.degraded("; ".join(failures))
+            note_degraded(company, "; ".join(failures), actor=self.actor)
             return RunOutcome.FAILED, "; ".join(self.problems)
-        if company.blocked_reason or company.degraded_reason or company.failure_streak:
-            Company.objects.filter(pk=company.pk).update(
-                blocked_reason="", degraded_reason="", failure_streak=0
-            )
-            if company.blocked_reason or company.degraded_reason:
-                record(action="company_resumed", actor=self.actor, company=company, message="run succeeded")
+        note_well(company, actor=self.actor)
         if self.counts.needs_attention() or self.problems:
             return RunOutcome.PARTIAL, "; ".join(self.problems)
         return RunOutcome.SUCCESS, ""
-
-    def degraded(self, reason: str) -> None:
-        """One bad answer is transient; the same failure STOP_AFTER_FAILED_RUNS runs in a row stops."""
-        company = self.company
-        reason = redact(reason)
-        streak = company.failure_streak + 1 if company.degraded_reason == reason else 1
-        Company.objects.filter(pk=company.pk).update(degraded_reason=reason, failure_streak=streak)
-        company.degraded_reason, company.failure_streak = reason, streak
-        if streak >= STOP_AFTER_FAILED_RUNS and not company.blocked_reason:
-            stop_company(
-                company,
-                f"stopped after {streak} runs in a row failed the same way: {reason}",
-                actor=self.actor,
-            )
-
-
-def stop_company(company: Company, message: str, *, actor: str) -> None:
-    message = redact(message)
-    Company.objects.filter(pk=company.pk).update(blocked_reason=message)
-    company.blocked_reason = message
-    record(action="company_stopped", actor=actor, company=company, message=message)
-
-
-def mark_exported(*, company: Company, client: Any, actor: str) -> int:
-    """Mark every posted, unmarked report exported; only marks Expensify confirms are recorded."""
-    reports = list(selectors.reports_to_mark(company))
-    if not reports:
-        return 0
-    confirmed = set(client.mark_exported([r.report_id for r in reports], label=company.export_label))
-    done = move_many(
-        [r for r in reports if r.report_id in confirmed],
-        S.EXPORTED,
-        from_state=S.POSTED,
-        actor=actor,
-        action="marked_exported",
-        message=f"label {company.export_label!r}, confirmed by Expensify",
-        exported_at=timezone.now(),
-    )
-    return len(done)
-
-
-def _finish(run: SyncRun, outcome: str, message: str, counts: RunCounts) -> SyncRun:
-    run.outcome = outcome
-    run.message = redact(message)
-    run.finished_at = timezone.now()
-    run.reports_seen = counts.seen
-    run.reports_posted = counts.posted
-    run.reports_exported = counts.exported
-    run.reports_failed = counts.failed
-    run.reports_needing_mapping = counts.needs_mapping
-    run.reports_retrying = counts.retrying + counts.unknown
-    run.reports_changed = counts.changed
-    run.save()
-    record(
-        action="run_finished",
-        actor=run.actor or run.trigger,
-        company=run.company,
-        message=f"run {run.pk}: {outcome}" + (f": {run.message}" if run.message else ""),
-        detail={
-            "seen": counts.seen,
-            "posted": counts.posted,
-            "exported": counts.exported,
-            "failed": counts.failed,
-            "needs_mapping": counts.needs_mapping,
-            "retrying": counts.retrying,
-            "unknown": counts.unknown,
-            "changed": counts.changed,
-            "withdrawn": counts.withdrawn,
-        },
-    )
-    return run
-
-
-def due_retries() -> dict[int, list[str]]:
-    """Reports whose next attempt is due, by company id (one indexed query)."""
-    due: dict[int, list[str]] = {}
-    rows = ExpenseReport.objects.filter(
-        state__in=[S.RETRY_WAIT, S.UNKNOWN], next_attempt_at__lte=timezone.now(), company__enabled=True
-    ).values_list("company_id", "report_id")
-    for company_id, report_id in rows:
-        due.setdefault(company_id, []).append(report_id)
-    return due

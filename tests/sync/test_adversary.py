@@ -19,7 +19,7 @@ from mappings.models import CategoryMapping
 from sync import leases
 from sync.models import EntryState, ExpenseReport, JournalEntry, ReportOwner, ReportState, RunOutcome, SyncRun
 from sync.services import payload_of, reconcile
-from sync.services.ledger import PostedVia, record_posted
+from sync.services.entries import PostedVia, record_posted
 from sync.tasks import retry_due
 from tests.sync.conftest import (
     TODAY,
