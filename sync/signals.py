@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -31,7 +31,7 @@ def company_deleted(sender: type[Company], instance: Company, **kwargs: Any) -> 
     Schedule.objects.filter(func="sync.tasks.sync_company", args=repr(instance.pk)).delete()
 
 
-def _credentials_changed(sender: type, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+def _credentials_changed(sender: type[models.Model], instance: Any, raw: bool = False, **kwargs: Any) -> None:
     """New credentials may fix what stopped the company: let its scheduled runs try again."""
     if raw:
         return

@@ -162,7 +162,9 @@ def take_ownership(report: ExpenseReport) -> int | None:
 
 
 def conflict_message(report_id: str, owner_id: int | None) -> str:
-    other = Company.objects.filter(pk=owner_id).values_list("code", flat=True).first() or "another company"
+    """Why a report is held: which company's ledger already has it, and what to check."""
+    found = Company.objects.filter(pk=owner_id).values_list("code", flat=True).first() if owner_id else None
+    other = found or "another company"
     return (
         f"report {report_id} is already posted or being posted by company {other}: an Expensify report "
         "goes into one ledger only. Check which company's policy list should hold its policy."

@@ -222,7 +222,7 @@ class Poster(RecordsAnswers):
                 if in_sage:
                     return Answer(in_sage=list(in_sage))
             outcome = post_with_retries(
-                watched,  # type: ignore[arg-type]
+                watched,
                 send.payload,
                 idempotency_key=key,
                 policy=self.policy,

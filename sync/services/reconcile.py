@@ -88,18 +88,20 @@ def reconcile(
 
 def _compare(entry: JournalEntry, found: list[FoundEntry]) -> ReconcileRow:
     ours = list(entry.lines.all())
-    row = {
-        "report_id": entry.report.report_id,
-        "reference": entry.reference,
-        "ours": entry.sage_entry_no,
-        "theirs": ", ".join(f.entry_no for f in found),
-        "our_total_cents": sum(line.debit_cents for line in ours),
-        "their_total_cents": sum(line.debit_cents for line in found[0].lines) if found else None,
-    }
     if not found:
-        return ReconcileRow(**row, status="missing")
-    if len(found) > 1:
-        return ReconcileRow(**row, status="duplicated")
-    if found[0].entry_no != entry.sage_entry_no or line_set(found[0].lines) != line_set(ours):
-        return ReconcileRow(**row, status="different")
-    return ReconcileRow(**row, status="ok")
+        status = "missing"
+    elif len(found) > 1:
+        status = "duplicated"
+    elif found[0].entry_no != entry.sage_entry_no or line_set(found[0].lines) != line_set(ours):
+        status = "different"
+    else:
+        status = "ok"
+    return ReconcileRow(
+        report_id=entry.report.report_id,
+        reference=entry.reference,
+        ours=entry.sage_entry_no,
+        theirs=", ".join(f.entry_no for f in found),
+        our_total_cents=sum(line.debit_cents for line in ours),
+        their_total_cents=sum(line.debit_cents for line in found[0].lines) if found else None,
+        status=status,
+    )

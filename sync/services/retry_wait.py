@@ -14,8 +14,8 @@ RETRY_WAIT_MAX = dt.timedelta(hours=6)
 
 def retry_delay(attempts: int) -> dt.timedelta:
     """Growing wait before a report's next try: 2, 4, 8 ... minutes, at most 6 hours."""
-    delay = RETRY_WAIT_FIRST * (2 ** max(0, min(attempts - 1, 12)))
-    return min(delay, RETRY_WAIT_MAX)
+    delay: dt.timedelta = RETRY_WAIT_FIRST * (2 ** max(0, min(attempts - 1, 12)))
+    return delay if delay < RETRY_WAIT_MAX else RETRY_WAIT_MAX
 
 
 def due_retries() -> dict[int, list[str]]:
