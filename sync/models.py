@@ -110,6 +110,9 @@ class JournalEntry(models.Model):
     posting_date = models.DateField()
     reference = models.CharField(max_length=30)
     comment = models.CharField(max_length=2048, blank=True)
+    correction_no = models.PositiveSmallIntegerField(
+        default=0, help_text="0: the report's entry; 1, 2 ...: adjusting entries after a change."
+    )
     sage_entry_no = models.CharField(max_length=20, blank=True, db_index=True)
     sage_batch_no = models.CharField(max_length=20, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
@@ -125,7 +128,9 @@ class JournalEntry(models.Model):
                 fields=["report"], condition=Q(state="open"), name="one_open_entry_per_report"
             ),
             models.UniqueConstraint(
-                fields=["report"], condition=Q(state="posted"), name="one_posted_entry_per_report"
+                fields=["report", "correction_no"],
+                condition=Q(state="posted"),
+                name="one_posted_entry_per_report",
             ),
         ]
 
