@@ -11,11 +11,14 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlc_agent.errors import AgentError
 from mlc_agent.security import check_api_key
 from mlc_agent.service import Agent
+
+if TYPE_CHECKING:
+    from mlc_agent.simcontrol import SimControl
 
 log = logging.getLogger("mlc_agent.api")
 COMPANY = re.compile(r"^[A-Z0-9]{3}$")
@@ -194,6 +197,13 @@ class App:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.config = agent.config
+        # The simulator-shaped controls (/_sim/...): only in test mode, which needs the fake BOI.
+        self.control: SimControl | None = None
+        sage = getattr(agent.provider, "sage", None)
+        if self.config.test_mode and sage is not None:
+            from mlc_agent.simcontrol import SimControl
+
+            self.control = SimControl(agent, sage)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -212,10 +222,17 @@ class App:
         self, environ: dict[str, Any], path: str, method: str, start_response: StartResponse
     ) -> Iterable[bytes]:
         op = ROUTES.get(path)
+        control = self.control
         testing = self.config.test_mode and path in (TEST_FAULTS, TEST_STATS)
-        if op is None and path != HEALTH and not testing:
+        simulated = control is not None and control.handles(path)
+        if op is None and path != HEALTH and not testing and not simulated:
             return self._bare(404, start_response)
-        expected = "GET" if path in (HEALTH, TEST_STATS) else "POST"
+        if control is not None and op is not None:
+            control.count(path)
+        if simulated and control is not None:
+            expected = control.method(path)
+        else:
+            expected = "GET" if path in (HEALTH, TEST_STATS) else "POST"
         if method != expected:
             return self._bare(405, start_response)
         self._authorize(environ)
@@ -224,8 +241,21 @@ class App:
         body = self._read_body(environ)
         if testing:
             return self._test_control(path, body, start_response)
+        if simulated and control is not None:
+            return self._sim_control(control, path, body, start_response)
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         request = check_schema(op or "", body, key)
+        if control is None:
+            return self._operation(op or "", request, key, start_response)
+        with control.armed(op or "", request["companyCode"]) as armed:
+            answer = self._operation(op or "", request, key, start_response)
+        if armed is not None and armed["fault"] == "drop_after" and isinstance(answer, Closing):
+            return Dropped(answer)
+        return answer
+
+    def _operation(
+        self, op: str, request: dict[str, Any], key: str | None, start_response: StartResponse
+    ) -> Iterable[bytes]:
         if op == "post":
             status, answer, release = self.agent.post(request, key or "")
             try:
@@ -235,8 +265,31 @@ class App:
                 release()
                 raise
             return Closing(payload, release)
-        handler = getattr(self.agent, op or "")
+        handler = getattr(self.agent, op)
         return self._json(200, handler(request), start_response)
+
+    def _sim_control(
+        self, control: SimControl, path: str, body: bytes, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        from mlc_agent.simcontrol import ENTRIES, ControlError
+
+        try:
+            if path == "/_sim/stats":
+                return self._json(200, control.stats(), start_response)
+            if path.startswith(ENTRIES):
+                entries = control.entries(path[len(ENTRIES) :])
+                if entries is None:
+                    return self._bare(404, start_response)
+                return self._json(200, entries, start_response)
+            if path == "/_sim/faults":
+                control.set_faults(json.loads(body or b"{}"))
+            elif path == "/_sim/reset":
+                control.reset()
+            else:
+                return self._bare(404, start_response)
+        except (ControlError, ValueError, TypeError, AttributeError) as exc:
+            raise bad(f"Control request refused: {exc}") from None
+        return self._json(200, {"ok": True}, start_response)
 
     def _authorize(self, environ: dict[str, Any]) -> None:
         header = environ.get("HTTP_AUTHORIZATION", "")
@@ -303,6 +356,19 @@ class App:
             [("Content-Type", "text/plain"), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+
+class Dropped:
+    """Test mode's `drop_after`: the post ran (and committed); its connection closes unanswered."""
+
+    def __init__(self, answer: Closing) -> None:
+        self._answer = answer
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise ConnectionAbortedError("test mode: drop_after")
+
+    def close(self) -> None:
+        self._answer.close()
 
 
 class RequestTooLarge(AgentError):

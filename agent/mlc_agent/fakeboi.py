@@ -10,9 +10,11 @@ hangs, a failure after committing, a dying session) exist only here, for the tes
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 import os
+import random
 import threading
 import time
 from datetime import date
@@ -27,13 +29,27 @@ class FakeComError(Exception):
     """What pywintypes.com_error is on Windows: the COM server or the session is gone."""
 
 
+# The fault armed for one HTTP request by the test-mode control surface (mlc_agent.simcontrol):
+# {"fault": NAME, "op": OPERATION, "latency": s, "hang": s, "entered": bool}. The session pool
+# runs each job in its caller's context, so only that request's BOI calls see it.
+ARMED: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mlc_fake_fault", default=None)
+LOCK_MESSAGE = "The batch is in use by another user (user KAREN on workstation FIN-07)."
+
+
 class FakeSage:
     """The Sage 100 data of every company, shared by all fake sessions of one process."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self.wake = threading.Condition(self.lock)
+        self.generation = 0  # bumped by reset(): sessions of an older generation are dead
         data = json.loads(path.read_text(encoding="utf-8"))
+        self.initial = copy.deepcopy(data)  # what reset() goes back to (test mode)
+        self.page_size: int | None = int(data["pageSize"]) if data.get("pageSize") else None
+        self._load(data)
+
+    def _load(self, data: dict[str, Any]) -> None:
         self.users: dict[str, Any] = data.get("users", {})
         self.sage_version: str = data.get("sageVersion", "Sage 100 (fake BOI)")
         self.companies: dict[str, Any] = {c["code"]: c for c in data.get("companies", [])}
@@ -41,8 +57,37 @@ class FakeSage:
         for code in self.companies:
             self.journal.setdefault(code, {"entries": [], "nextEntry": {}, "nextBatch": 1})
         self.faults: list[dict[str, Any]] = []
-        self.stats: dict[str, int] = {"sessions": 0, "writes": 0, "inWrite": 0, "maxInWrite": 0}
+        self.stats: dict[str, int] = {"sessions": 0, "writes": 0, "inWrite": 0, "maxInWrite": 0, "locked": 0}
         self.locked_accounts: set[tuple[str, str]] = set()
+        # Test-mode switches: a share of writes meets a lock ("lock storm"), every write is slow.
+        self.storm_fraction = 0.0
+        self.storm_rng = random.Random(0)
+        self.write_latency = 0.0
+
+    def interrupt(self) -> None:
+        """Every session opened so far is dead and every fake hang ends now (test mode)."""
+        with self.lock:
+            self.generation += 1
+            self.wake.notify_all()
+
+    def reset(self) -> None:
+        """Back to the data the process started with: journal, numbering, switches (test mode)."""
+        with self.lock:
+            self.interrupt()
+            self._load(copy.deepcopy(self.initial))
+            self.save()
+
+    def sleep(self, seconds: float) -> bool:
+        """A fake hang of BOI: True when cut short by interrupt()."""
+        end = time.monotonic() + max(0.0, seconds)
+        with self.lock:
+            start = self.generation
+            while self.generation == start:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self.wake.wait(left)
+        return True
 
     # -- persistence -----------------------------------------------------------------------
     def save(self) -> None:
@@ -107,7 +152,8 @@ class FakeScript:
         self._ready = False
 
     def Init(self, home: str) -> None:
-        if self._sage.take_fault("init", "*") is not None:
+        armed = _armed_call(self._sage, None)
+        if self._sage.take_fault("init", "*") is not None or (armed and armed["fault"] == "unavailable"):
             raise FakeComError("Cannot create ProvideX.Script: the Sage 100 server is not reachable.")
         self._ready = True
 
@@ -135,6 +181,7 @@ class FakeSession:
 
     def __init__(self, sage: FakeSage) -> None:
         self._sage = sage
+        self.generation = sage.generation
         self.sLastErrorMsg = ""
         self.user = ""
         self.company = ""
@@ -143,11 +190,13 @@ class FakeSession:
         self.dead = False
 
     def _call(self) -> None:
-        if self.dead:
+        if self.dead or self.generation != self._sage.generation:
+            self.dead = True
             raise FakeComError("The remote procedure call failed.")
         if self._sage.take_fault("call", self.company or "*") is not None:
             self.dead = True
             raise FakeComError("The remote procedure call failed.")
+        _armed_call(self._sage, self)
 
     def _fail(self, message: str) -> int:
         self.sLastErrorMsg = message
@@ -156,7 +205,8 @@ class FakeSession:
     def nSetUser(self, user: str, password: str) -> int:
         self._call()
         record = self._sage.users.get(user)
-        if record is None or record.get("password") != password:
+        armed = ARMED.get()
+        if record is None or record.get("password") != password or (armed and armed["fault"] == "auth"):
             return self._fail("Invalid user logon or password.")
         self.user = user
         return 1
@@ -403,10 +453,18 @@ class FakeJournal:
         self._session._call()
         fault = self._sage.take_fault("write", self.code)
         kind = fault["fault"] if fault else ""
-        if kind == "record_locked":
-            return self._fail("The batch is in use by another user (user KAREN on workstation FIN-07).")
-        if kind == "hang_before_commit":
-            time.sleep(float(fault.get("seconds", 3600)))  # type: ignore[union-attr]
+        armed = ARMED.get() or {}
+        sage = self._sage
+        if sage.write_latency and sage.sleep(sage.write_latency):
+            raise FakeComError("The remote procedure call failed.")
+        with sage.lock:
+            storm = sage.storm_fraction > 0 and sage.storm_rng.random() < sage.storm_fraction
+        if kind == "record_locked" or storm or armed.get("fault") == "record_locked":
+            with sage.lock:
+                sage.stats["locked"] += 1
+            return self._fail(LOCK_MESSAGE)
+        if kind == "hang_before_commit" and sage.sleep(float(fault.get("seconds", 3600))):  # type: ignore[union-attr]
+            raise FakeComError("The remote procedure call failed.")
         lines = self.oLines.rows
         debit = sum(_cents(x[NAMES.l_debit]) for x in lines)
         credit = sum(_cents(x[NAMES.l_credit]) for x in lines)
@@ -425,7 +483,10 @@ class FakeJournal:
             with self._sage.lock:
                 self._sage.stats["inWrite"] -= 1
         if kind == "hang_after_commit":
-            time.sleep(float(fault.get("seconds", 3600)))  # type: ignore[union-attr]
+            sage.sleep(float(fault.get("seconds", 3600)))  # type: ignore[union-attr]
+        if armed.get("fault") == "timeout_after":
+            # Committed; BOI then does not answer for longer than the agent waits.
+            sage.sleep(float(armed["hang"]))
         if kind == "fail_after_commit":
             return self._fail("Connection to the data server was lost.")
         self.oLines.rows = []
@@ -459,6 +520,29 @@ class FakeJournal:
 
     def DropObject(self) -> None:
         self._browse = []
+
+
+def _armed_call(sage: FakeSage, session: FakeSession | None) -> dict[str, Any] | None:
+    """Where a request's armed fault acts on the first BOI call of that request.
+
+    `slow`: BOI answers late. `timeout_before`: BOI hangs before anything is written (the agent
+    gives up after boi_timeout; reads of `timeout_after` too). `unavailable`: the session dies and
+    ProvideX.Script cannot start. `auth`: the session dies and the logon is refused.
+    """
+    armed = ARMED.get()
+    if armed is None or armed["entered"]:
+        return armed
+    armed["entered"] = True
+    kind = armed["fault"]
+    if armed.get("latency"):
+        sage.sleep(float(armed["latency"]))
+    if kind == "timeout_before" or (kind == "timeout_after" and armed["op"] != "post"):
+        if sage.sleep(float(armed["hang"])):
+            raise FakeComError("The remote procedure call failed.")
+    if kind in ("unavailable", "auth") and session is not None:
+        session.dead = True
+        raise FakeComError("The remote procedure call failed.")
+    return armed
 
 
 def _cents(value: Any) -> int:

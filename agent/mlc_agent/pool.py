@@ -9,6 +9,7 @@ the session logged on with (never stored on disk); another password opens a fres
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -27,6 +28,7 @@ from mlc_agent.sage import BoiSession
 
 log = logging.getLogger("mlc_agent.pool")
 T = TypeVar("T")
+Job = tuple[Callable[["Worker"], Any], str, "Future[Any]", contextvars.Context]
 # Keyed digest of passwords held in memory only, so a memory dump shows no password.
 _PEPPER = os.urandom(32)
 
@@ -42,7 +44,7 @@ class Worker:
         self.pool = pool
         self.user = user
         self.company = company
-        self.jobs: queue.Queue[tuple[Callable[[Worker], Any], str, Future[Any]] | None] = queue.Queue()
+        self.jobs: queue.Queue[Job | None] = queue.Queue()
         self._session: BoiSession | None = None
         self._digest = b""
         self._password = ""
@@ -62,12 +64,15 @@ class Worker:
                     continue
                 if item is None:
                     break
-                job, password, future = item
+                job, password, future, context = item
                 if not future.set_running_or_notify_cancel():
                     continue
                 self._password = password
+                with self.pool.lock:
+                    self.pool.busy += 1
                 try:
-                    future.set_result(job(self))
+                    # The caller's context (e.g. a test-mode fault armed for its request).
+                    future.set_result(context.run(job, self))
                 except AgentError as exc:
                     future.set_exception(exc)
                 except self.pool.provider.fatal_errors as exc:
@@ -89,6 +94,8 @@ class Worker:
                     )
                 finally:
                     self._password = ""
+                    with self.pool.lock:
+                        self.pool.busy -= 1
         finally:
             self.drop()
             self.pool.provider.thread_done()
@@ -101,7 +108,19 @@ class Worker:
             self.drop()
         given = _digest(self._password)
         if self._session is not None and hmac.compare_digest(given, self._digest):
-            return self._session
+            try:
+                # Also proves the session is alive: one that died idle is reopened at once,
+                # before this job has done anything with it.
+                self._session.refresh_date()
+                return self._session
+            except pool.provider.fatal_errors as exc:
+                log.warning(
+                    "BOI session %s/%s was dead (%s); reopening it",
+                    self.company,
+                    self.user,
+                    type(exc).__name__,
+                )
+                self.drop()
         fresh = BoiSession(pool.provider, pool.home, self.user, self._password, self.company)
         with pool.lock:
             pool.opened += 1
@@ -134,6 +153,7 @@ class SessionPool:
         self.lock = threading.Lock()
         self.workers: dict[tuple[str, str], Worker] = {}
         self.opened = 0
+        self.busy = 0  # jobs running now (including those of abandoned workers)
 
     def run(
         self,
@@ -150,7 +170,7 @@ class SessionPool:
             worker = self.workers.get((user, company))
             if worker is None:
                 worker = self.workers[(user, company)] = Worker(self, user, company)
-            worker.jobs.put((job, password, future))
+            worker.jobs.put((job, password, future, contextvars.copy_context()))
         try:
             return future.result(timeout=self.timeout if timeout is None else timeout)  # type: ignore[no-any-return]
         except FutureTimeout:

@@ -105,6 +105,14 @@ class BoiSession:
         except Exception:  # noqa: S110 - a dead COM object cannot be dropped twice
             pass
 
+    def refresh_date(self) -> None:
+        """Before each reuse: the session's date is today (a session may outlive midnight).
+
+        It is also the cheapest call that proves the session is alive: a dead one raises the
+        provider's fatal error here, before the job has done anything.
+        """
+        self.set_date(date.today().isoformat())
+
     def set_date(self, day: str) -> None:
         """The G/L accounting date of the session (the posting date before a write)."""
         if _ret(self.oss.nSetDate(NAMES.module_gl, _yyyymmdd(day))) != 1:

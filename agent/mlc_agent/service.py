@@ -4,6 +4,7 @@ limit → idempotency → period → accounts → balance, then the BOI write an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -36,12 +37,28 @@ class WriteSlots:
         self._lock = threading.Lock()
         self._used: dict[str, int] = {}
         self.peak: dict[str, int] = {}
+        # Posts that arrived while the company was at its limit (refused with 429), and the
+        # highest number of posts at once counting those (what the connector tried).
+        self.refused = 0
+        self.tried_peak: dict[str, int] = {}
+
+    def in_use(self) -> dict[str, int]:
+        """Writes open now, per company."""
+        with self._lock:
+            return dict(self._used)
+
+    def clear_counts(self) -> None:
+        """Forget the peaks and refusals (test mode)."""
+        with self._lock:
+            self.peak, self.tried_peak, self.refused = {}, {}, 0
 
     def take(self, company: CompanyConfig) -> Callable[[], None]:
         """A release function, or TOO_MANY_WRITES."""
         with self._lock:
             used = self._used.get(company.code, 0)
+            self.tried_peak[company.code] = max(self.tried_peak.get(company.code, 0), used + 1)
             if used >= company.max_concurrent_writes:
+                self.refused += 1
                 raise AgentError(
                     "TOO_MANY_WRITES",
                     f"Company {company.code} allows {company.max_concurrent_writes} concurrent write(s).",
@@ -75,6 +92,22 @@ class Agent:
         self._locks_guard = threading.Lock()
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._inflight: set[tuple[str, str]] = set()
+        # Test mode only (mlc_agent.simcontrol): write limits set at run time, a page size cap
+        # like a small agent's, and counters of posts and replays.
+        self.limit_override: dict[str, int] = {}
+        self.page_size: int | None = None
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str) -> None:
+        """One more of `name` (posts past logon, replays: for test-mode statistics)."""
+        with self._locks_guard:
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def forget_keys(self) -> None:
+        """Drop the per-key locks and in-flight marks (test-mode reset, once nothing runs)."""
+        with self._locks_guard:
+            self._key_locks.clear()
+            self._inflight.clear()
 
     def close(self) -> None:
         """Stop the session workers and close the store."""
@@ -86,7 +119,12 @@ class Agent:
         company = self.config.companies.get(code)
         if company is None:
             raise AgentError("COMPANY_NOT_FOUND", f"Company {code} is not configured in this agent.")
+        if code in self.limit_override:
+            return dataclasses.replace(company, max_concurrent_writes=self.limit_override[code])
         return company
+
+    def _page(self, limit: int) -> int:
+        return min(limit, self.page_size) if self.page_size else limit
 
     def _key_lock(self, code: str, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -164,7 +202,8 @@ class Agent:
     def accounts(self, request: dict[str, Any]) -> dict[str, Any]:
         """A page of accounts after the cursor (the last account of the previous page)."""
         rows: list[dict[str, str]] = self._boi(request, NAMES.read_task, lambda s, w: s.accounts())
-        status, cursor, limit = request.get("status"), request.get("cursor"), request.get("limit", 1000)
+        status, cursor = request.get("status"), request.get("cursor")
+        limit = self._page(request.get("limit", 1000))
         rows = [
             r
             for r in rows
@@ -238,6 +277,13 @@ class Agent:
                 finally:
                     lock.release()
                 record = self.store.get(code, key)
+            if record is not None and record.state == "pending" and self._in_flight(code, key):
+                # Still being written here (BOI has not answered): Sage's journal says whether
+                # the entry is there; the writer commits the store itself.
+                found = session.find_marker(marker_for(code, key))
+                if found is None:
+                    return None
+                return self._from_store(dataclasses.replace(record, answer=found))
             if record is None or record.state != "committed":
                 return None
             return self._from_store(record)
@@ -264,7 +310,7 @@ class Agent:
                 for e in entries
                 if e["reference"].startswith(request["referencePrefix"]) and low <= e["postingDate"] <= high
             ]
-        cursor, limit = request.get("cursor"), request.get("limit", 500)
+        cursor, limit = request.get("cursor"), self._page(request.get("limit", 500))
         if cursor is not None:
             matches = [e for e in matches if e["entryNo"] > cursor]
         page = matches[:limit]
@@ -275,6 +321,7 @@ class Agent:
         """(status, answer, release): `release` frees the write slot once the answer is written."""
         _code, entry = request["companyCode"], request["entry"]
         company = self._company_after_logon(request)
+        self.count("post")
         release = self.slots.take(company)
         try:
             status, answer = self._post_holding_slot(request, company, key, entry)
@@ -311,6 +358,7 @@ class Agent:
                     raise AgentError(
                         "IDEMPOTENCY_MISMATCH", "This idempotency key was used with another entry."
                     )
+                self.count("replay")
                 return 200, dict(record.answer or {}, replayed=True)
             self._boi(request, NAMES.read_task, lambda s, w: self._check_entry(s, entry))
             check_balance(entry)

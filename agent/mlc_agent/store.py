@@ -124,6 +124,11 @@ class Store:
             ).fetchall()
         return [self._record(r) for r in rows]
 
+    def clear(self) -> None:
+        """Forget every key (the test mode's reset; never called otherwise)."""
+        with self._lock:
+            self._db.execute("DELETE FROM idempotency")
+
     def counts(self) -> dict[str, int]:
         """Number of keys per state (for `check`)."""
         with self._lock:

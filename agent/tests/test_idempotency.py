@@ -103,13 +103,21 @@ def test_hung_write_is_504_then_the_same_key_replays(client: httpx.Client, agent
     assert agent.stats()["writes"] == before + 1
 
 
-def test_a_dying_session_is_503_and_recycled(client: httpx.Client, agent: AgentProcess) -> None:
+def test_a_session_dead_before_the_call_is_reopened_one_dying_in_it_is_503(
+    client: httpx.Client, agent: AgentProcess
+) -> None:
+    assert call(client, "/v1/gl/accounts", {}).status_code == 200
     opened = agent.stats()["sessionsOpened"]
+    # Died while idle: found by the check before reuse, reopened, the call is answered.
     agent.faults({"fault": "session_dies"})
+    assert call(client, "/v1/gl/accounts", {}).status_code == 200
+    assert agent.stats()["sessionsOpened"] == opened + 1
+    # Dies again while the call runs (in the reopened session): 503, and the next call reopens.
+    agent.faults({"fault": "session_dies", "times": 2})
     r = call(client, "/v1/gl/accounts", {})
     assert (r.status_code, code(r)) == (503, "SAGE_UNAVAILABLE")
     assert call(client, "/v1/gl/accounts", {}).status_code == 200
-    assert agent.stats()["sessionsOpened"] == opened + 1
+    assert agent.stats()["sessionsOpened"] == opened + 2  # the one that died opening never counted
 
 
 def test_sage_unreachable_is_503(client: httpx.Client, agent: AgentProcess) -> None:
