@@ -30,7 +30,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.UNKNOWN: frozenset({S.POSTING, S.UNKNOWN}),
     S.POSTED: frozenset({S.EXPORTED, S.CHANGED}),
     S.EXPORTED: frozenset({S.CHANGED}),
-    S.CHANGED: frozenset({S.CHANGED, S.POSTED, S.EXPORTED}),
+    # Accepted (posted/exported), or claimed to post a correction.
+    S.CHANGED: frozenset({S.CHANGED, S.POSTED, S.EXPORTED, S.POSTING}),
 }
 # States a run picks up by itself; failed, changed, withdrawn and conflict wait for a person.
 POSTABLE_STATES = (S.NEW, S.READY, S.NEEDS_MAPPING)

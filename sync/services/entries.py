@@ -179,7 +179,10 @@ def record_posted(
             next_attempt_at=None,
         )
         line_rows = lines if lines is not None else list(entry.lines.all())
-        rows = expenses if expenses is not None else list(report.expenses.all())
+        # An adjusting entry's audit is its own row: the expenses' rows name the first entry.
+        rows = (
+            [] if entry.correction_no else expenses if expenses is not None else list(report.expenses.all())
+        )
         record_many(posting_events(report, entry, result, actor, via, line_rows, rows))
     return True
 
@@ -217,7 +220,7 @@ def posting_events(
     ]
     events.append(
         {
-            "action": via.action,
+            "action": "correction_posted" if entry.correction_no else via.action,
             "actor": actor,
             "report": report,
             "amount_cents": report.total_cents,

@@ -109,6 +109,8 @@ class RecordsAnswers:
     def _flag_if_build_differs(self, send: Send) -> None:
         """Settled under its earlier key: posted, whatever changed; a person sees if today's build differs."""
         report = send.report
+        if send.entry.correction_no:
+            return  # an adjusting entry holds a difference, never a whole build
         try:
             built = self.context.build(selectors.report_input(report))
         except (NeedsMapping, ReportRejected, SageError):
