@@ -6,21 +6,97 @@ import re
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from connector.admin_secrets import WriteOnlySecretsForm
 from connector.logs import redact
 from connector.models import Company, ExpensifyCredential, GLAccount, SageConnection
 
+MAX_SEGMENTS = 6
+
+
+class SegmentNamesWidget(forms.MultiWidget):
+    """One text box per account segment, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                forms.TextInput(
+                    attrs={"size": 14, "placeholder": f"Segment {i + 1}", "aria-label": f"Segment {i + 1}"}
+                )
+                for i in range(MAX_SEGMENTS)
+            ]
+        )
+
+    def decompress(self, value: Any) -> list[str]:
+        names = [str(v) for v in (value or [])][:MAX_SEGMENTS]
+        return names + [""] * (MAX_SEGMENTS - len(names))
+
+
+class SegmentNamesField(forms.MultiValueField):
+    """Segment names typed one per box; empty boxes at the end are dropped."""
+
+    widget = SegmentNamesWidget
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop("encoder", None)
+        kwargs.pop("decoder", None)
+        kwargs.pop("max_length", None)
+        super().__init__(
+            fields=[forms.CharField(required=False, max_length=40) for _ in range(MAX_SEGMENTS)],
+            require_all_fields=False,
+            required=False,
+            **kwargs,
+        )
+
+    def compress(self, data_list: list[str]) -> list[str]:
+        names = [(name or "").strip() for name in data_list or []]
+        while names and not names[-1]:
+            names.pop()
+        if "" in names:
+            raise forms.ValidationError("Name every segment up to the last one (a box in between is empty).")
+        return names
+
+
+class CommaListField(forms.CharField):
+    """A JSON list edited as "Department, Location"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop("encoder", None)
+        kwargs.pop("decoder", None)
+        super().__init__(required=False, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [part.strip() for part in text.split(",") if part.strip()]
+
 
 class CompanyForm(forms.ModelForm):  # type: ignore[type-arg]
     """The company page; policy IDs are a comma list here, CompanyPolicy rows underneath."""
+
+    segment_names = SegmentNamesField(
+        label="Segment names",
+        help_text="The account mask's segments in order, e.g. Main, Department, Location.",
+    )
+    required_segments = CommaListField(
+        label="Required segments",
+        help_text="Segment names (or numbers) a tag must set, comma-separated; an unmapped tag value "
+        "there makes the report need a mapping. E.g. Department.",
+    )
 
     expensify_policy_ids = forms.CharField(
         label="Expensify policy IDs",
@@ -76,6 +152,21 @@ class ExpensifyCredentialForm(WriteOnlySecretsForm):
 class SageConnectionForm(WriteOnlySecretsForm):
     secret_fields = ("agent_api_key", "sage_password")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "transport" in self.fields:
+            self.fields["transport"].help_text = format_html(
+                'The Windows agent: install, certificate, keys and firewall are in <a href="{}" '
+                'target="_blank" rel="noopener">the agent guide (docs/agent.md)</a>.',
+                reverse("admin:connector_company_agent_docs"),
+            )
+
+    def needed_secrets(self, cleaned: dict[str, Any]) -> list[str]:
+        needed = ["sage_password"]
+        if cleaned.get("transport", self.instance.transport) == "agent":
+            needed.append("agent_api_key")
+        return needed
+
     class Meta:
         model = SageConnection
         fields = (
@@ -84,6 +175,7 @@ class SageConnectionForm(WriteOnlySecretsForm):
             "agent_api_key",
             "sage_username",
             "sage_password",
+            "agent_certificate",
             "connect_timeout",
             "read_timeout",
         )
@@ -223,8 +315,7 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "code",
         "name",
         "enabled",
-        "entry_shape",
-        "schedule_kind",
+        "schedule",
         "last_run_outcome",
         "last_run_at",
         "status",
@@ -298,25 +389,45 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             },
         ),
+        (
+            "Who is told",
+            {"fields": ("contact_emails", "daily_digest")},
+        ),
         ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
-        from sync.models import SyncRun
+        from sync.models import ExpenseReport, ReportState, SyncRun
+        from sync.words import NEEDS_A_PERSON
 
         last = SyncRun.objects.filter(company=OuterRef("pk")).order_by("-started_at")
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                last_outcome=Subquery(last.values("outcome")[:1]),
-                last_started=Subquery(last.values("started_at")[:1]),
+        annotations: dict[str, Any] = {
+            "last_outcome": Subquery(last.values("outcome")[:1]),
+            "last_started": Subquery(last.values("started_at")[:1]),
+        }
+        for state in [s for s, _ in NEEDS_A_PERSON] + [ReportState.RETRY_WAIT]:
+            counted = (
+                ExpenseReport.objects.filter(company=OuterRef("pk"), state=state)
+                .order_by()
+                .values("company")
+                .annotate(n=Count("id"))
+                .values("n")
             )
-        )
+            annotations[f"n_{state}"] = Subquery(counted[:1])
+        return super().get_queryset(request).annotate(**annotations)
+
+    @admin.display(description="Schedule")
+    def schedule(self, obj: Company) -> str:
+        from sync.words import describe_schedule
+
+        return describe_schedule(obj)
 
     @admin.display(description="Last run")
     def last_run_outcome(self, obj: Company) -> str:
-        return getattr(obj, "last_outcome", None) or "—"
+        from sync.models import RunOutcome
+
+        outcome = getattr(obj, "last_outcome", None)
+        return str(RunOutcome(outcome).label) if outcome in RunOutcome.values else "No run yet"
 
     @admin.display(description="Last run at")
     def last_run_at(self, obj: Company) -> Any:
@@ -324,19 +435,30 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Status")
     def status(self, obj: Company) -> str:
-        if obj.blocked_reason:
-            return format_html('<span style="color:#ba2121">Stopped: {}</span>', obj.blocked_reason)
-        if obj.degraded_reason:
-            return format_html('<span style="color:#b26b00">Degraded: {}</span>', obj.degraded_reason)
-        return "OK" if obj.enabled else "Disabled"
+        from sync.dashboard import company_status
+        from sync.models import ReportState, SyncRun
+
+        counts = {
+            state: getattr(obj, f"n_{state}", 0) or 0
+            for state in (*ReportState.values,)
+            if hasattr(obj, f"n_{state}")
+        }
+        outcome = getattr(obj, "last_outcome", None)
+        last = SyncRun(outcome=outcome) if outcome else None
+        words, level = company_status(obj, counts=counts, last_run=last)
+        return format_html('<span class="status-{}">{}</span>', level, words)
 
     @admin.display(description="Status")
     def status_panel(self, obj: Company) -> str:
         if obj.pk is None:
             return "—"
         links = format_html(
-            '<a href="{}">Policy data and unmapped categories/tags</a>',
+            '<a href="{}">Policy data and unmapped categories/tags</a> · <a href="{}">Refresh the chart of '
+            'accounts</a> · <a href="{}">Reports</a> · <a href="{}">Runs</a>',
             reverse("admin:connector_company_policy_data", args=[obj.pk]),
+            reverse("admin:connector_company_refresh_chart", args=[obj.pk]),
+            reverse("admin:sync_expensereport_changelist") + f"?company__id__exact={obj.pk}",
+            reverse("admin:sync_syncrun_changelist") + f"?company__id__exact={obj.pk}",
         )
         if obj.blocked_reason:
             return format_html(
@@ -358,16 +480,108 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.admin_site.admin_view(self.policy_data_view),
                 name="connector_company_policy_data",
             ),
+            path(
+                "<int:pk>/refresh-chart/",
+                self.admin_site.admin_view(self.refresh_chart_view),
+                name="connector_company_refresh_chart",
+            ),
+            path(
+                "<int:pk>/sync-now/",
+                self.admin_site.admin_view(self.sync_now_view),
+                name="connector_company_sync_now",
+            ),
+            path(
+                "agent-guide/",
+                self.admin_site.admin_view(self.agent_docs_view),
+                name="connector_company_agent_docs",
+            ),
         ]
         return custom + super().get_urls()
+
+    def _company(self, request: HttpRequest, pk: int) -> Company:
+        company = get_object_or_404(Company, pk=pk)
+        if not self.has_view_permission(request, company):
+            raise PermissionDenied
+        return company
+
+    def refresh_chart_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """GET: a confirmation; POST: read the chart of accounts from Sage 100 again."""
+        from connector.sage100.services import refresh_chart
+
+        company = self._company(request, pk)
+        if not self._can_test(request):
+            raise PermissionDenied
+        back = request.GET.get("next") or request.POST.get("next") or ""
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = ""
+        back = back or reverse("admin:connector_company_change", args=[company.pk])
+        if request.method == "POST":
+            _run_for_each(
+                request,
+                Company.objects.filter(pk=company.pk),
+                "Chart refresh",
+                lambda c: refresh_chart(c).message,
+            )
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refresh the chart of accounts of {company}?",
+            "company": company,
+            "back": back,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/connector/company/refresh_chart.html", context)
+
+    def sync_now_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST only: queue a run of one company and follow it."""
+        company = self._company(request, pk)
+        if request.method != "POST" or not self.has_sync_permission(request):
+            raise PermissionDenied
+        url = self._queue_sync(request, company)
+        return HttpResponseRedirect(url or reverse("admin:connector_company_change", args=[company.pk]))
+
+    def agent_docs_view(self, request: HttpRequest) -> HttpResponse:
+        """docs/agent.md as plain text: the guide the agent settings point at."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        guide = settings.BASE_DIR / "docs" / "agent.md"
+        text = guide.read_text(encoding="utf-8") if guide.exists() else "docs/agent.md is not installed here."
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "The Sage 100 agent (docs/agent.md)",
+            "text": text,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/connector/company/agent_docs.html", context)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        if request.method == "POST":
+            # The page failed validation: password boxes come back empty, so say what was lost.
+            typed = [
+                label
+                for formset in context.get("inline_admin_formsets", [])
+                for form in formset.formset.forms
+                if isinstance(form, WriteOnlySecretsForm)
+                for label in form.typed_secrets()
+            ]
+            if typed:
+                messages.warning(
+                    request,
+                    f"Not saved: the page has errors, so what you typed in {', '.join(typed)} was not "
+                    "stored. Type it again before saving.",
+                )
+        obj = context.get("original")
+        if obj is not None and self.has_sync_permission(request):
+            context["sync_now_url"] = reverse("admin:connector_company_sync_now", args=[obj.pk])
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def policy_data_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         from connector.expensify.services import load_policy_data
 
         company = get_object_or_404(Company, pk=pk)
         if not self.has_view_permission(request, company):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         overview: Any = None
         error = ""
@@ -385,19 +599,29 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         }
         return TemplateResponse(request, "admin/connector/company/policy_data.html", context)
 
+    def _queue_sync(self, request: HttpRequest, company: Company) -> str:
+        """Queue a run; a message links to the page that follows it. Returns that page's URL."""
+        from sync import tasks
+
+        if not company.enabled:
+            messages.warning(request, f"{company.code} is disabled: not queued.")
+            return ""
+        task_id = tasks.queue_sync(company, actor=f"admin:{request.user.get_username()}")
+        url = reverse("admin:sync_syncrun_queued", args=[task_id]) if task_id else ""
+        messages.success(
+            request,
+            format_html(
+                '{}: sync queued to the workers. <a href="{}">Follow its run</a>.',
+                company.code,
+                url or reverse("admin:sync_syncrun_changelist"),
+            ),
+        )
+        return url
+
     @admin.action(description="Sync now (queued to the background worker)", permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
-        from sync.tasks import queue_sync
-
-        actor = f"admin:{request.user.get_username()}"
         for company in queryset:
-            if not company.enabled:
-                messages.warning(request, f"{company.code} is disabled: not queued.")
-                continue
-            queue_sync(company, actor=actor)
-            messages.success(
-                request, f"{company.code}: sync queued; its result appears under Sync runs when it finishes."
-            )
+            self._queue_sync(request, company)
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("connector.sync_company")

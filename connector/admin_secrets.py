@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django import forms
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -47,12 +48,35 @@ class WriteOnlySecretsForm(forms.ModelForm):  # type: ignore[type-arg]
             )
             self.initial[name] = ""
 
+    def _company(self) -> Any:
+        try:
+            return getattr(self.instance, "company", None)
+        except ObjectDoesNotExist:
+            return None
+
+    def needed_secrets(self, cleaned: dict[str, Any]) -> list[str]:
+        """The secret fields this connection cannot work without (all of them by default)."""
+        return [name for name in self.secret_fields if name in self.fields]
+
+    def typed_secrets(self) -> list[str]:
+        """Labels of the secret fields that were typed on this (bound) form."""
+        if not self.is_bound:
+            return []
+        return [
+            str(self.fields[name].label or name)
+            for name in self.secret_fields
+            if name in self.fields and self.data.get(self.add_prefix(name))
+        ]
+
     def _moved_to_another_host(self, cleaned: dict[str, Any]) -> bool:
         if not self.instance.pk or self.url_field not in cleaned:
             return False
-        stored = type(self.instance)._default_manager.filter(pk=self.instance.pk).values_list(
-            self.url_field, flat=True
-        ).first()
+        stored = (
+            type(self.instance)
+            ._default_manager.filter(pk=self.instance.pk)
+            .values_list(self.url_field, flat=True)
+            .first()
+        )
         return stored is not None and url_origin(stored) != url_origin(cleaned[self.url_field] or "")
 
     def clean(self) -> dict[str, Any]:
@@ -76,6 +100,19 @@ class WriteOnlySecretsForm(forms.ModelForm):  # type: ignore[type-arg]
                 raise forms.ValidationError(
                     f"The URL now names another host: enter {labels} again, or keep the old URL."
                 )
+        company = self._company()
+        if company is not None and company.enabled:
+            for name in self.needed_secrets(cleaned):
+                if (
+                    not cleaned.get(name)
+                    and not getattr(self.instance, name, None)
+                    and name not in self.errors
+                ):
+                    self.add_error(
+                        name,
+                        f"An enabled company needs the {str(self.fields[name].label or name).lower()}: "
+                        "type it (it is stored encrypted and never shown again).",
+                    )
         for name in self.secret_fields:
             if not cleaned.get(name) and self.instance.pk:
                 # Blank keeps what is stored: construct_instance skips fields not in cleaned_data.

@@ -120,7 +120,7 @@ def company_status(
         since = f" since {describe_when(failing_since)}" if failing_since else ""
         streak = plural(company.failure_streak, "failed run")
         streak = f" ({streak} in a row)" if company.failure_streak else ""
-        return f"Having trouble{since}{streak} — retrying: {company.degraded_reason}", "degraded"
+        return f"Degraded: {company.degraded_reason} — retrying{since}{streak}", "degraded"
     parts = [
         f"{plural(counts[state], 'report')} {STATUS_PHRASES[state]}"
         for state in [*(s for s, _ in NEEDS_A_PERSON), S.RETRY_WAIT]
@@ -365,7 +365,7 @@ def company_cards(
 
 
 def describe_run(run: SyncRun | None, *, now: dt.datetime | None = None) -> str:
-    """"Today 06:15, finished with report failures, took 12 s" — in words."""
+    """ "Today 06:15, finished with report failures, took 12 s" — in words."""
     if run is None:
         return "No run yet"
     outcome = run.get_outcome_display()

@@ -17,6 +17,37 @@ def sync_company(company_id: int, trigger: str = RunTrigger.SCHEDULE, actor: str
         f"{company.code}: {run.outcome}; seen {run.reports_seen}, posted {run.reports_posted}, "
         f"exported {run.reports_exported}, failed {run.reports_failed}, "
         f"needs mapping {run.reports_needing_mapping}" + (f"; {run.message}" if run.message else "")
+        # The admin's "queued" page finds the run by this tail.
+        + (f" [run {run.pk}]" if run.pk else "")
+    )
+
+
+def replay_reports(company_id: int, report_ids: list[str], actor: str) -> str:
+    """Replay the named reports of a company (queued from the report page); names the run it made."""
+    from sync.services import replay
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return f"company {company_id} is missing: nothing to replay"
+    run = replay(company=company, actor=actor, report_ids=report_ids)
+    if run is None:
+        return f"{company.code}: nothing to replay (the report moved on meanwhile)"
+    return f"{company.code} replay {run.get_outcome_display().lower()} [run {run.pk}]"
+
+
+def queue_replay(company: Company, *, report_ids: list[str], actor: str) -> str:
+    """Queue a replay of some reports to the workers; returns the django-q2 task id."""
+    from django_q.tasks import async_task
+
+    return str(
+        async_task(
+            "sync.tasks.replay_reports",
+            company.pk,
+            list(report_ids),
+            actor,
+            task_name=f"replay {company.code} {', '.join(report_ids)[:60]} ({actor})",
+            group=f"replay-{company.code}",
+        )
     )
 
 

@@ -153,3 +153,33 @@ def describe_schedule(company: Company) -> str:
     if company.schedule_kind == ScheduleKind.DAILY:
         return f"Daily {clock} {zone}"
     return f"{WEEKDAYS[company.schedule_weekday or 0]} {clock} {zone}"
+
+
+# A report's state as a message says it after an action ("R123: exported").
+SHORT_STATES = {
+    S.NEW: "new",
+    S.READY: "ready to post",
+    S.POSTING: "posting",
+    S.POSTED: "posted",
+    S.EXPORTED: "exported",
+    S.NEEDS_MAPPING: "needs a mapping",
+    S.FAILED: "failed",
+    S.RETRY_WAIT: "waiting to retry",
+    S.UNKNOWN: "outcome unknown",
+    S.CHANGED: "changed after posting",
+    S.WITHDRAWN: "no longer approved in Expensify",
+    S.CONFLICT: "held: another company's ledger has it",
+}
+
+
+def short_state(state: str) -> str:
+    return SHORT_STATES.get(state, state.replace("_", " "))
+
+
+PREVIEW_OUTCOMES = {
+    "post": "Would post",
+    "nothing": "Nothing to post",
+    "needs_mapping": "Needs mapping",
+    "rejected": "Cannot be posted",
+    "already posted": "Already posted",
+}

@@ -259,7 +259,7 @@ class Spy:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls.append((args, kwargs))
-        return SimpleNamespace(outcome="success", message="", get_outcome_display=lambda: "Success")
+        return SimpleNamespace(outcome="success", message="", pk=None, get_outcome_display=lambda: "Success")
 
 
 @pytest.fixture

@@ -1,0 +1,258 @@
+"""Streamed CSV and XLSX downloads of reports, journal lines and audit events (read-only resources).
+
+django-import-export's resources say which columns and how each is written; the rows are read in
+chunks and written as they come (CSV straight to the response, XLSX through openpyxl's write-only
+workbook into a temporary file), so a year of audit rows never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path
+from django.utils import timezone
+from import_export import fields, resources
+
+from audit.models import AuditEvent
+from connector.money import cents_to_decimal
+from sync.models import ExpenseReport, JournalLine
+from sync.words import action_words
+
+CHUNK = 2000
+FORMATS = ("csv", "xlsx")
+
+
+def _amount(cents: int | None) -> str:
+    return "" if cents is None else str(cents_to_decimal(cents))
+
+
+class ReadOnlyResource(resources.ModelResource):  # type: ignore[misc]
+    """Export only: importing through these resources is refused."""
+
+    def import_data(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("This resource exports only.")
+
+
+class ReportResource(ReadOnlyResource):
+    company = fields.Field(attribute="company__code", column_name="company")
+    total = fields.Field(column_name="total")
+    state = fields.Field(column_name="state")
+
+    class Meta:
+        model = ExpenseReport
+        fields = (
+            "company",
+            "report_id",
+            "report_name",
+            "employee_email",
+            "policy_id",
+            "currency",
+            "total",
+            "approved_on",
+            "state",
+            "last_error",
+            "change_summary",
+            "exported_at",
+        )
+        export_order = fields
+
+    def dehydrate_total(self, obj: ExpenseReport) -> str:
+        return _amount(obj.total_cents)
+
+    def dehydrate_state(self, obj: ExpenseReport) -> str:
+        return obj.get_state_display()
+
+
+class JournalLineResource(ReadOnlyResource):
+    company = fields.Field(attribute="entry__company__code", column_name="company")
+    report_id = fields.Field(attribute="entry__report__report_id", column_name="report_id")
+    reference = fields.Field(attribute="entry__reference", column_name="reference")
+    posting_date = fields.Field(attribute="entry__posting_date", column_name="posting_date")
+    sage_entry_no = fields.Field(attribute="entry__sage_entry_no", column_name="sage_entry_no")
+    entry_state = fields.Field(column_name="entry_state")
+    currency = fields.Field(attribute="entry__report__currency", column_name="currency")
+    debit = fields.Field(column_name="debit")
+    credit = fields.Field(column_name="credit")
+
+    class Meta:
+        model = JournalLine
+        fields = (
+            "company",
+            "report_id",
+            "reference",
+            "posting_date",
+            "sage_entry_no",
+            "entry_state",
+            "line_no",
+            "account",
+            "currency",
+            "debit",
+            "credit",
+            "comment",
+            "mapping_source",
+        )
+        export_order = fields
+
+    def dehydrate_debit(self, obj: JournalLine) -> str:
+        return _amount(obj.debit_cents) if obj.debit_cents else ""
+
+    def dehydrate_credit(self, obj: JournalLine) -> str:
+        return _amount(obj.credit_cents) if obj.credit_cents else ""
+
+    def dehydrate_entry_state(self, obj: JournalLine) -> str:
+        return obj.entry.get_state_display()
+
+
+class AuditEventResource(ReadOnlyResource):
+    company = fields.Field(attribute="company__code", column_name="company")
+    what = fields.Field(column_name="what")
+    amount = fields.Field(column_name="amount")
+
+    class Meta:
+        model = AuditEvent
+        fields = (
+            "at",
+            "company",
+            "what",
+            "action",
+            "actor",
+            "report_ref",
+            "transaction_ref",
+            "employee_email",
+            "amount",
+            "currency",
+            "account",
+            "sage_entry_no",
+            "sage_batch_no",
+            "message",
+        )
+        export_order = fields
+
+    def dehydrate_what(self, obj: AuditEvent) -> str:
+        return action_words(obj.action)
+
+    def dehydrate_amount(self, obj: AuditEvent) -> str:
+        return _amount(obj.amount_cents)
+
+
+class Export:
+    """One download: a resource, the related rows it reads, a file name."""
+
+    resource: ClassVar[type[ReadOnlyResource]]
+    related: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str]
+
+
+class ReportExport(Export):
+    resource = ReportResource
+    related = ("company",)
+    name = "expense-reports"
+
+
+class JournalLineExport(Export):
+    resource = JournalLineResource
+    related = ("entry", "entry__company", "entry__report")
+    name = "journal-lines"
+
+
+class AuditExport(Export):
+    resource = AuditEventResource
+    related = ("company",)
+    name = "audit-events"
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _rows(export: type[Export], queryset: QuerySet[Any]) -> Iterator[list[Any]]:
+    resource = export.resource()
+    yield resource.get_export_headers()
+    rows = queryset.select_related(*export.related) if export.related else queryset
+    for obj in rows.iterator(chunk_size=CHUNK):
+        yield [_cell(value) for value in resource.export_resource(obj)]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if hasattr(value, "tzinfo") and getattr(value, "tzinfo", None) is not None:
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def _formula_safe(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def stream_csv(export: type[Export], queryset: QuerySet[Any]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    body = (writer.writerow([_formula_safe(v) for v in row]) for row in _rows(export, queryset))
+    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export.name}-{timezone.localdate()}.csv"'
+    return response
+
+
+def xlsx_file(export: type[Export], queryset: QuerySet[Any]) -> FileResponse:
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet(export.name[:31])
+    for row in _rows(export, queryset):
+        sheet.append([_formula_safe(v) if isinstance(v, str) else v for v in row])
+    spool = tempfile.TemporaryFile()  # FileResponse closes it when sent
+    book.save(spool)
+    spool.seek(0)
+    return FileResponse(
+        spool,
+        as_attachment=True,
+        filename=f"{export.name}-{timezone.localdate()}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+class ExportMixin:
+    """Adds `download/?format=csv|xlsx` to a ModelAdmin: the rows of the list as filtered."""
+
+    export_class: ClassVar[type[Export]]
+    change_list_template = "admin/cockpit/change_list_download.html"
+
+    def get_urls(self) -> list[Any]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        custom = [
+            path(
+                "download/",
+                self.admin_site.admin_view(self.download_view),  # type: ignore[attr-defined]
+                name=f"{opts.app_label}_{opts.model_name}_download",
+            )
+        ]
+        return custom + super().get_urls()  # type: ignore[misc]
+
+    def download_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        wanted = request.GET.get("format", "csv")
+        if wanted not in FORMATS:
+            messages.error(request, f"Downloads are CSV or XLSX, not {wanted!r}.")
+            return HttpResponseRedirect("../")
+        params = request.GET.copy()
+        params.pop("format", None)
+        request.GET = params  # the list's own filters and search, as on the page
+        changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
+        queryset = changelist.get_queryset(request)
+        if wanted == "xlsx":
+            return xlsx_file(self.export_class, queryset)
+        return stream_csv(self.export_class, queryset)
