@@ -1,4 +1,8 @@
-"""Which hosts a company's Expensify or Sage 100 URL may name: never link-local or cloud metadata.
+"""Which URLs a company's Expensify or Sage 100 connection may name: the one URL policy.
+
+HTTPS for every host but loopback (a secret travels in every request), and never a link-local
+or cloud metadata host. Both transports and the models' clean() ask `url_refused()`; each turns
+the sentence into its own error type.
 
 A stored partner secret, agent key or Sage password goes to whatever host the URL names, so a
 URL aimed at an instance metadata service (169.254.169.254 and friends) would hand credentials
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 # Names and addresses cloud providers answer instance metadata on (link-local or not).
 METADATA_NAMES = frozenset(
@@ -70,4 +75,29 @@ def refused_host_reason(host: str) -> str | None:
     return None
 
 
-__all__ = ["METADATA_ADDRESSES", "METADATA_NAMES", "refused_host_reason"]
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: the only hosts plain HTTP may reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def url_refused(url: str) -> str | None:
+    """Why a connection may not use `url` (words to follow "The URL 'x' "), or None when it may."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "is not a URL"
+    refused = refused_host_reason(host)
+    if refused:
+        return f"is refused: {refused}"
+    if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
+        return None
+    return "must start with https:// (plain http is allowed only for this machine: 127.0.0.1, ::1, localhost)"
+
+
+__all__ = ["METADATA_ADDRESSES", "METADATA_NAMES", "is_loopback", "refused_host_reason", "url_refused"]

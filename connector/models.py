@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 
 from connector.fields import SecretField
-from connector.sage100.mask import AccountFormatError, AccountMask, MaskError, parse_mask
+from connector.mask import AccountFormatError, AccountMask, MaskError, parse_mask
 
 COMPANY_CODE_PATTERN = r"^[A-Z0-9]{3}$"
 
@@ -312,13 +312,11 @@ class ExpensifyCredential(models.Model):
         return f"Expensify for {self.company.code}"
 
     def clean(self) -> None:
-        from connector.expensify.client import check_base_url
-        from connector.expensify.errors import ExpensifyError
+        from connector.hosts import url_refused
 
-        try:
-            check_base_url(self.base_url or "")
-        except ExpensifyError as exc:
-            raise ValidationError({"base_url": str(exc)}) from None
+        refused = url_refused(self.base_url or "")
+        if refused is not None:
+            raise ValidationError({"base_url": f"The Expensify URL {self.base_url!r} {refused}."})
 
 
 class SageTransport(models.TextChoices):
@@ -352,8 +350,8 @@ class SageConnection(models.Model):
         return f"Sage 100 ({self.get_transport_display()}) for {self.company.code}"
 
     def clean(self) -> None:
-        from connector.sage100.errors import SageError
-        from connector.sage100.gateway import MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, check_url
+        from connector.hosts import url_refused
+        from connector.limits import MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS
 
         # A call must end well within the write slot's and the run's leases.
         too_long = {
@@ -366,10 +364,19 @@ class SageConnection(models.Model):
         }
         if too_long:
             raise ValidationError(too_long)
-        try:
-            check_url(self.base_url or "", company_code=self.company.code if self.company_id else "")
-        except SageError as exc:
-            raise ValidationError({"base_url": str(exc)}) from None
+        refused = url_refused(self.base_url or "")
+        if refused is not None:
+            code = self.company.code if self.company_id else ""
+            raise ValidationError(
+                {"base_url": f"The Sage 100 URL {self.base_url!r} for company {code} {refused}."}
+            )
+        if self.agent_certificate.strip():
+            from connector.certificates import CertificateError, check_pem_certificate
+
+            try:
+                check_pem_certificate(self.agent_certificate)
+            except CertificateError as exc:
+                raise ValidationError({"agent_certificate": str(exc)}) from None
         if self.transport == SageTransport.AGENT and not self.agent_api_key and self.pk is None:
             raise ValidationError({"agent_api_key": "The agent transport needs the agent's API key."})
 

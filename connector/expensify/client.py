@@ -10,26 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit
-
-import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_before_delay,
-    wait_random_exponential,
-)
 
 from connector.expensify.errors import (
-    ExpensifyAnswerTooLarge,
     ExpensifyAuthError,
     ExpensifyConfigError,
     ExpensifyError,
@@ -39,8 +27,16 @@ from connector.expensify.errors import (
 )
 from connector.expensify.pacing import RateLimiter, shared_limiter
 from connector.expensify.parsing import parse_export, policy_from_json
+from connector.expensify.transport import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    SMALL_ANSWER,
+    Answer,
+    ExpensifyTransport,
+    RetryPolicy,
+    check_base_url,
+)
 from connector.expensify.types import ExpensifyReport, PolicyData, RejectedReport
-from connector.logs import MASK, redact_known, register_secret
+from connector.logs import register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +48,6 @@ _AUTH_WORDS = re.compile(
     r"unauthori[sz]ed|invalid partner",
     re.IGNORECASE,
 )
-_SMALL_ANSWER = 1 << 16
 MAX_WINDOW_DAYS = 365  # inclusive days per render: Expensify refuses windows over a year
 # approvedAfter alone (no endDate) only while it is safely under a year old: time zones differ.
 RECENT_DAYS = MAX_WINDOW_DAYS - 7
@@ -60,21 +55,6 @@ MARK_BATCH = 500
 SPLIT_LIMIT_CAP = 50_000
 REPORT_STATES = ("OPEN", "SUBMITTED", "APPROVED", "REIMBURSED", "ARCHIVED")
 ELIGIBLE_STATES = ("APPROVED", "REIMBURSED")
-DEFAULT_MAX_ANSWER_BYTES = 50 * 1024 * 1024
-
-
-@dataclass
-class _Answer:
-    status: int
-    retry_after: float | None
-    body: IO[bytes]
-    size: int
-
-    def head(self, n: int = _SMALL_ANSWER) -> bytes:
-        self.body.seek(0)
-        data = self.body.read(n)
-        self.body.seek(0)
-        return data
 
 
 @dataclass
@@ -121,30 +101,52 @@ class ExpensifyClient:
         self.base_url = base_url
         self.partner_user_id = partner_user_id
         self._secret = partner_user_secret
-        self.timeout = float(timeout)
-        self.limiter = limiter if limiter is not None else shared_limiter(partner_user_id)
         self.max_retry_seconds = float(max_retry_seconds)
         self.download_wait_seconds = float(download_wait_seconds)
         self.retry_initial_seconds = retry_initial_seconds
         self.download_poll_seconds = download_poll_seconds
         self._sleep = sleep
-        self.max_answer_bytes = max_answer_bytes if max_answer_bytes is not None else _answer_limit()
-        # One client per Expensify account: keep-alive, and a timeout on every phase.
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            headers={"User-Agent": "ml-connector"},
-            follow_redirects=False,
+        self.retry = RetryPolicy(
+            max_seconds=self.max_retry_seconds, initial_seconds=retry_initial_seconds, sleep=sleep
         )
-        self.calls = 0
-        self.rate_wait_seconds = 0.0
+        self.transport = ExpensifyTransport(
+            base_url=base_url,
+            partner_user_id=partner_user_id,
+            secret=partner_user_secret,
+            timeout=timeout,
+            limiter=limiter if limiter is not None else shared_limiter(partner_user_id),
+            max_answer_bytes=max_answer_bytes,
+        )
         self.last_export = ExportStats()
+
+    @property
+    def timeout(self) -> float:
+        return self.transport.timeout
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.transport.limiter
+
+    @property
+    def max_answer_bytes(self) -> int:
+        return self.transport.max_answer_bytes
+
+    @property
+    def calls(self) -> int:
+        """Requests sent (each paced through the limiter)."""
+        return self.transport.calls
+
+    @property
+    def rate_wait_seconds(self) -> float:
+        """Seconds spent waiting for the shared rate limit."""
+        return self.transport.rate_wait_seconds
 
     def __repr__(self) -> str:
         return f"ExpensifyClient(base_url={self.base_url!r}, partner_user_id={self.partner_user_id!r})"
 
     def close(self) -> None:
         """Close the HTTP connection pool (also done by `with ExpensifyClient(...)`)."""
-        self._http.close()
+        self.transport.close()
 
     def __enter__(self) -> ExpensifyClient:
         return self
@@ -152,135 +154,27 @@ class ExpensifyClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- transport --------------------------------------------------------------------------
+    # --- protocol: every call is one form POST; the body decides what came back -----------------
 
-    def _credentials(self) -> dict[str, str]:
-        return {"partnerUserID": self.partner_user_id, "partnerUserSecret": self._secret}
-
-    def _clean(self, text: str) -> str:
-        # Any company's secret a hostile answer echoes is blanked too, not only ours.
-        return redact_known(text.replace(self._secret, MASK) if self._secret else text)
-
-    def _too_large(self) -> ExpensifyAnswerTooLarge:
-        return ExpensifyAnswerTooLarge(
-            f"Expensify's answer is larger than EXPENSIFY_MAX_ANSWER_BYTES "
-            f"({self.max_answer_bytes} bytes); reading stopped there. Raise the setting if an "
-            "export really is that large."
-        )
-
-    def _limiter_step(self, step: Callable[[], T]) -> T:
-        try:
-            return step()
-        except Exception as exc:
-            # Redis or the database being down is an outage to retry, not a crash of the run.
-            if _is_store_error(exc):
-                raise ExpensifyTransientError(
-                    f"The shared Expensify rate limiter is unavailable ({type(exc).__name__}); "
-                    "check Redis or the database."
-                ) from exc
-            raise
-
-    def _release_slot(self) -> None:
-        # Counted from when the answer was read: Expensify saw the request before that.
-        try:
-            self.limiter.release()
-        except Exception as exc:
-            if not _is_store_error(exc):
-                raise
-            # The request itself went fine; its in-flight entry simply expires later.
-            logger.warning(
-                "Could not record an Expensify request in the shared rate limiter (%s)",
-                type(exc).__name__,
-            )
-
-    def _send_once(self, job: dict[str, Any], template: str | None) -> _Answer:
-        self.rate_wait_seconds += self._limiter_step(self.limiter.acquire)
-        self.calls += 1
-        form = {"requestJobDescription": json.dumps({**job, "credentials": self._credentials()})}
+    def _send_once(self, job: dict[str, Any], template: str | None) -> Answer:
+        credentials = {"partnerUserID": self.partner_user_id, "partnerUserSecret": self._secret}
+        form = {"requestJobDescription": json.dumps({**job, "credentials": credentials})}
         if template is not None:
             form["template"] = template  # httpx encodes '+' and friends; never hand-build it
-        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1 << 20)
-        try:
-            with self._http.stream("POST", self.base_url, data=form) as response:
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > self.max_answer_bytes:
-                    raise self._too_large()
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_answer_bytes:
-                        raise self._too_large()
-                    body.write(chunk)
-                status = response.status_code
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-        except ExpensifyAnswerTooLarge:
-            body.close()
-            raise
-        except httpx.TimeoutException as exc:
-            body.close()
-            raise ExpensifyTransientError(
-                f"Expensify did not answer within {self.timeout:g} s ({type(exc).__name__})."
-            ) from exc
-        except httpx.HTTPError as exc:
-            body.close()
-            raise ExpensifyTransientError(
-                f"Could not reach Expensify at {self.base_url}: {type(exc).__name__}."
-            ) from exc
-        finally:
-            self._release_slot()
-        body.seek(0)
-        answer = _Answer(status=status, retry_after=retry_after, body=body, size=size)
-        try:
-            self._check_http(answer)
-        except ExpensifyError:
-            body.close()
-            raise
-        return answer
+        return self.transport.send(form)
 
-    def _check_http(self, answer: _Answer) -> None:
-        if answer.status == 429:
-            # Every worker on this partner user backs off, not only this one.
-            try:
-                self.limiter.penalize(answer.retry_after or self.limiter.rules[0][1])
-            except Exception as exc:
-                if not _is_store_error(exc):
-                    raise
-                logger.warning(
-                    "Could not share a 429 back-off through the rate limiter (%s)", type(exc).__name__
-                )
-            raise ExpensifyTransientError(
-                f"Expensify rate-limited partner user ID '{self.partner_user_id}' (HTTP 429).",
-                retry_after=answer.retry_after,
-            )
-        if answer.status >= 500:
-            raise ExpensifyTransientError(
-                f"Expensify answered HTTP {answer.status}.", retry_after=answer.retry_after
-            )
-        if answer.status in (401, 403):
-            raise self._auth_error(answer.status, "")
-        if answer.status != 200:
-            raise ExpensifyPermanentError(f"Expensify answered HTTP {answer.status}: {self._snippet(answer)}")
+    def _clean(self, text: str) -> str:
+        return self.transport.clean(text)
 
-    def _snippet(self, answer: _Answer) -> str:
-        return repr(self._clean(answer.head(200).decode("utf-8", "replace")))
-
-    def _auth_error(self, code: int, message: str) -> ExpensifyAuthError:
-        if code == 403 or "admin" in message.lower():
-            return ExpensifyAuthError(
-                f"Expensify says partner user ID '{self.partner_user_id}' may not do this: make "
-                "that user an admin of the company's Expensify policies."
-            )
-        return ExpensifyAuthError(
-            f"Expensify refused the partner credentials for partner user ID "
-            f"'{self.partner_user_id}': check the partnerUserID and partnerUserSecret."
-        )
+    def _snippet(self, answer: Answer) -> str:
+        return self.transport.snippet(answer)
 
     def _error_for(self, code: int, message: str) -> ExpensifyError:
         """Classify a JSON error answer ({"responseCode": N, "responseMessage": "..."})."""
         message = self._clean(message)[:300]
         lowered = message.lower()
         if code in (401, 403) or _AUTH_WORDS.search(message):
-            return self._auth_error(code, message)
+            return self.transport.auth_error(code, message)
         if code == 429 or "rate-limited" in lowered or "rate limited" in lowered:
             return ExpensifyTransientError(f"Expensify rate-limited this request: {message}")
         if code == 404:
@@ -291,10 +185,10 @@ class ExpensifyClient:
             return ExpensifyTransientError(f"Expensify answered error {code}: {message}")
         return ExpensifyPermanentError(f"Expensify answered error {code}: {message}")
 
-    def _json_answer(self, answer: _Answer) -> Any:
+    def _json_answer(self, answer: Answer) -> Any:
         """The decoded JSON body, or None when it is not small JSON."""
         head = answer.head().lstrip()
-        if answer.size > _SMALL_ANSWER or head[:1] not in (b"{", b"["):
+        if answer.size > SMALL_ANSWER or head[:1] not in (b"{", b"["):
             return None
         try:
             return json.loads(head)
@@ -310,31 +204,9 @@ class ExpensifyClient:
             if code not in (200, 207):
                 raise self._error_for(code, str(data.get("responseMessage", "")))
 
-    def _retrying(self) -> Retrying:
-        backoff = wait_random_exponential(multiplier=self.retry_initial_seconds, max=30)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None) or 0.0
-            return max(float(backoff(state)), float(retry_after))
-
-        def log_retry(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            sleep = state.next_action.sleep if state.next_action else 0.0
-            logger.warning("Expensify call failed (%s); retrying in %.1f s", exc, sleep)
-
-        return Retrying(
-            retry=retry_if_exception_type(ExpensifyTransientError),
-            stop=stop_before_delay(self.max_retry_seconds),
-            wait=wait,
-            sleep=self._sleep,
-            before_sleep=log_retry,
-            reraise=True,
-        )
-
     def _call(self, step: Callable[[], T]) -> T:
         """Run one logical call, retrying transient failures with jittered backoff."""
-        return self._retrying()(step)
+        return self.retry.call(step)
 
     def _post_json(self, job: dict[str, Any]) -> Any:
         def step() -> Any:
@@ -691,46 +563,6 @@ class ExpensifyClient:
         )
 
 
-def check_base_url(url: str) -> None:
-    """HTTPS for every host but loopback, never link-local or metadata: the secret travels in the body."""
-    from connector.hosts import refused_host_reason
-    from connector.sage100.gateway import is_loopback
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    refused = refused_host_reason(host)
-    if refused:
-        raise ExpensifyAuthError(f"The Expensify URL is refused: {refused}.")
-    if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
-        return
-    raise ExpensifyAuthError(
-        f"The Expensify URL {url!r} must start with https:// (plain http is allowed only for "
-        "this machine: 127.0.0.1, ::1, localhost)."
-    )
-
-
-def _answer_limit() -> int:
-    from django.conf import settings
-
-    return int(getattr(settings, "EXPENSIFY_MAX_ANSWER_BYTES", DEFAULT_MAX_ANSWER_BYTES))
-
-
-def _is_store_error(exc: Exception) -> bool:
-    from django.db import DatabaseError
-    from redis.exceptions import RedisError
-
-    return isinstance(exc, (DatabaseError, RedisError, OSError))
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare enough to fall back to our own backoff
-
-
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
     "ELIGIBLE_STATES",
@@ -738,4 +570,5 @@ __all__ = [
     "TEMPLATE",
     "ExpensifyClient",
     "ExportStats",
+    "check_base_url",
 ]

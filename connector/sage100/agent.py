@@ -9,18 +9,12 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import httpx
-
 from connector.sage100 import http
 from connector.sage100 import parsing as p
 from connector.sage100.errors import (
     LISTED_CODES,
-    WRONG_PATH_STATUSES,
-    SageCompanyError,
     SageError,
-    SageOutcomeUnknown,
     SageReportError,
-    SageTransientError,
     describe,
     error_for_code,
 )
@@ -59,6 +53,12 @@ class AgentGateway:
 
     def __init__(self, settings: SageSettings) -> None:
         self.settings = settings
+        self._peer = http.Peer(
+            name="The Sage 100 agent",
+            proof="an agent error code",
+            fix="Check the company's base URL and the agent version.",
+            settings=settings,
+        )
         self._client = http.make_client(
             settings,
             base_url=settings.base_url.rstrip("/"),
@@ -79,9 +79,6 @@ class AgentGateway:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _where(self) -> str:
-        return f"company {self.settings.company_code}, agent {self.settings.base_url}"
-
     def _call(
         self, path: str, payload: dict[str, Any], *, idempotency_key: str | None = None
     ) -> Any:
@@ -94,29 +91,9 @@ class AgentGateway:
             **payload,
         }
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        try:
-            answer = http.post(self._client, path, settings=s, json=body, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached the agent: safe to retry.
-            raise SageTransientError(
-                "SAGE_UNAVAILABLE",
-                f"The Sage 100 agent could not be reached ({self._where()}): "
-                f"{type(exc).__name__}.",
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise SageCompanyError(
-                "CONFIG", f"The Sage 100 agent URL is not usable ({self._where()})."
-            ) from None
-        except http.AnswerTooLarge as exc:
-            raise self._too_large(exc.limit, path, is_post) from None
-        except http.AnswerTooSlow as exc:
-            raise self._lost(
-                "SAGE_TIMEOUT", f"the answer was still arriving after {exc.seconds:.0f} s", is_post
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise self._lost("SAGE_TIMEOUT", f"no answer in time ({type(exc).__name__})", is_post) from None
-        except httpx.TransportError as exc:
-            raise self._lost("CONNECTION_LOST", f"connection lost ({type(exc).__name__})", is_post) from None
+        answer = http.send(
+            self._client, path, peer=self._peer, operation=path, is_post=is_post, json=body, headers=headers
+        )
         logger.debug(
             "Sage 100 agent %s for company %s: HTTP %s in %.3f s",
             path,
@@ -126,31 +103,8 @@ class AgentGateway:
         )
         return self._answer(answer, is_post)
 
-    def _lost(self, code: str, what: str, is_post: bool) -> SageError:
-        if is_post:
-            return SageOutcomeUnknown(
-                code,
-                f"The Sage 100 agent gave no answer to a journal entry post ({what}, "
-                f"{self._where()}); the entry may have been written.",
-            )
-        return SageTransientError(
-            "SAGE_UNAVAILABLE", f"The Sage 100 agent gave no answer ({what}, {self._where()})."
-        )
-
-    def _too_large(self, limit: int, path: str, is_post: bool) -> SageError:
-        if is_post:
-            return SageOutcomeUnknown(
-                "ANSWER_TOO_LARGE",
-                http.too_large_message(limit, f"The Sage 100 agent's answer to a journal entry post "
-                                       f"({self._where()})")
-                + " The entry may have been written.",
-            )
-        return SageCompanyError(
-            "ANSWER_TOO_LARGE",
-            http.too_large_message(limit, f"The Sage 100 agent's answer to {path} ({self._where()})"),
-        )
-
     def _answer(self, answer: http.Answer, is_post: bool) -> Any:
+        """The agent's protocol: a listed code in the error envelope is Sage's word; 2xx is JSON."""
         status = answer.status
         data: Any = None
         if answer.content:
@@ -161,7 +115,6 @@ class AgentGateway:
         error = data.get("error") if isinstance(data, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
         code = code if isinstance(code, str) else None  # a code of any other JSON type is no code
-        retry = p.retry_after(answer.headers.get("Retry-After"))
         if isinstance(error, dict) and code in LISTED_CODES and status >= 400:
             raw = error.get("message")
             raw = raw if isinstance(raw, str) else ""
@@ -171,63 +124,17 @@ class AgentGateway:
                 username=self.settings.username,
                 company_code=self.settings.company_code,
             )
-            raise error_for_code(str(code), message, retry_after=retry, post=is_post)
+            raise error_for_code(str(code), message, retry_after=answer.retry_after, post=is_post)
         if 200 <= status < 300:
             if data is None:
                 raise self._malformed("the answer is not JSON", is_post)
             return data
-        raise self._status_only(status, is_post, answer.path, retry)
-
-    def _status_only(self, status: int, is_post: bool, path: str, retry: float | None) -> SageError:
-        """An answer without a listed code: a proxy, a wrong URL, or an overloaded host."""
-        where = self._where()
-        if status in WRONG_PATH_STATUSES:
-            return SageCompanyError(
-                "CONFIG",
-                f"The Sage 100 agent URL looks wrong for company {self.settings.company_code}: "
-                f"{path} answered HTTP {status} without an agent error code, so the base URL or "
-                f"path is wrong (agent {self.settings.base_url}). Check the company's base URL.",
-            )
-        if is_post:
-            # Only the agent's coded envelope proves nothing was written.
-            return SageOutcomeUnknown(
-                "SAGE_TIMEOUT",
-                f"The answer to a journal entry post carried no agent error code (HTTP {status}, "
-                f"{where}); the entry may have been written.",
-            )
-        if status == 429:
-            return SageTransientError(
-                "TOO_MANY_WRITES", f"The Sage 100 agent is busy (HTTP 429, {where}).", retry_after=retry
-            )
-        if status in (502, 503):
-            return SageTransientError(
-                "SAGE_UNAVAILABLE", f"Sage 100 is not reachable (HTTP {status}, {where}).",
-                retry_after=retry,
-            )
-        if status >= 500:
-            return SageTransientError(
-                "SAGE_UNAVAILABLE", f"The Sage 100 agent failed (HTTP {status}, {where}).",
-                retry_after=retry,
-            )
-        return SageCompanyError(
-            "CONFIG",
-            f"The Sage 100 agent URL looks wrong: {path} answered HTTP {status} without an agent "
-            f"error code ({where}). Check the base URL.",
+        raise http.without_proof(
+            self._peer, status, is_post=is_post, path=answer.path, retry_after=answer.retry_after
         )
 
     def _malformed(self, what: str, is_post: bool) -> SageError:
-        if is_post:
-            # The agent said 2xx: the entry was most likely written; settle it under the same key.
-            return SageOutcomeUnknown(
-                "SAGE_TIMEOUT",
-                f"The Sage 100 agent's answer to a journal entry post could not be read "
-                f"({what}, {self._where()}); the entry may have been written.",
-            )
-        return SageCompanyError(
-            "CONFIG",
-            f"The Sage 100 agent's answer could not be read ({what}, {self._where()}). "
-            "Check the base URL and the agent version.",
-        )
+        return http.unreadable(self._peer, what, is_post)
 
     # -- the operations --------------------------------------------------------------------
     def ping(self) -> PingInfo:

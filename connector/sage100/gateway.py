@@ -6,13 +6,17 @@ SOAP service (zeep, `soap.py`). Both raise only `connector.sage100.errors` types
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
 
+from connector.hosts import url_refused
+from connector.limits import (
+    MAX_CONNECT_TIMEOUT_SECONDS,
+    MAX_READ_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+)
 from connector.logs import register_secret
 from connector.sage100.errors import SageCompanyError
 from connector.sage100.types import (
@@ -29,14 +33,6 @@ if TYPE_CHECKING:
     from connector.models import Company
 
 HIDDEN = "********"
-# Bounds on a company's timeouts: the company form refuses more, the gateway clamps to them.
-MAX_CONNECT_TIMEOUT_SECONDS = 60
-MAX_READ_TIMEOUT_SECONDS = 300
-MIN_TIMEOUT_SECONDS = 0.1
-# The longest one call may stay open: connect, then the whole answer within the read timeout
-# (checked between chunks, so one last read may add another read timeout). Leases covering a
-# call (the engine's run lease) must outlive this.
-MAX_CALL_SECONDS = MAX_CONNECT_TIMEOUT_SECONDS + 2 * MAX_READ_TIMEOUT_SECONDS
 DEFAULT_MAX_ANSWER_BYTES = 10 * 1024 * 1024
 
 
@@ -58,6 +54,8 @@ class SageSettings:
     read_timeout: float = 60.0
     # None: the SAGE_MAX_ANSWER_BYTES setting.
     max_answer_bytes: int | None = None
+    # The agent's own certificate (PEM) to trust instead of the system's authorities; never in repr.
+    agent_certificate: str = ""
 
     def __post_init__(self) -> None:
         # A company file once held read_timeout 100000: clamp whatever reaches the gateway.
@@ -85,7 +83,8 @@ class SageSettings:
             f"agent_api_key={HIDDEN if self.agent_api_key else ''!r}, "
             f"username={self.username!r}, password={HIDDEN if self.password else ''!r}, "
             f"company_code={self.company_code!r}, connect_timeout={self.connect_timeout}, "
-            f"read_timeout={self.read_timeout})"
+            f"read_timeout={self.read_timeout}, "
+            f"agent_certificate={'pinned' if self.agent_certificate.strip() else 'system trust'!r})"
         )
 
     __str__ = __repr__
@@ -146,36 +145,11 @@ def check_search(
         raise ValueError("posting_date_from is after posting_date_to")
 
 
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost: the only hosts plain HTTP may reach."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, *, company_code: str) -> None:
-    """HTTPS for every host but loopback, never link-local or cloud metadata; else a CONFIG error."""
-    from connector.hosts import refused_host_reason
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    refused = refused_host_reason(host)
-    if refused:
-        raise SageCompanyError(
-            "CONFIG", f"The Sage 100 URL for company {company_code} is refused: {refused}."
-        )
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and host and is_loopback(host):
-        return
-    raise SageCompanyError(
-        "CONFIG",
-        f"The Sage 100 URL {url!r} for company {company_code} must start with https:// "
-        "(plain http is allowed only for this machine: 127.0.0.1, ::1, localhost).",
-    )
+    """The URL policy (connector.hosts.url_refused) as a CONFIG error naming the company."""
+    refused = url_refused(url)
+    if refused is not None:
+        raise SageCompanyError("CONFIG", f"The Sage 100 URL {url!r} for company {company_code} {refused}.")
 
 
 def open_gateway(settings: SageSettings) -> SageGateway:
@@ -222,4 +196,5 @@ def settings_for_company(company: Company) -> SageSettings:
         company_code=company.code,
         connect_timeout=float(conn.connect_timeout),
         read_timeout=float(conn.read_timeout),
+        agent_certificate=conn.agent_certificate or "",
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import email.utils
-import time
 from datetime import date
 from typing import Any
 
+from connector.httpcommon import parse_retry_after
 from connector.money import parse_amount
 
 
@@ -62,14 +61,5 @@ def cents(value: Any, name: str) -> int:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: whole seconds per the contract, an HTTP date tolerated."""
-    if value is None or not value.strip():
-        return None
-    raw = value.strip()
-    if raw.isascii() and raw.isdigit():  # str.isdigit() also accepts '¹' and '٣', float() does not
-        return float(raw)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """Retry-After as seconds (connector.httpcommon: whole seconds or an HTTP date)."""
+    return parse_retry_after(value)

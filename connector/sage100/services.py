@@ -8,9 +8,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from connector.mask import MaskError, parse_mask
 from connector.models import Company, GLAccount
 from connector.sage100.gateway import open_gateway, settings_for_company
-from connector.sage100.mask import MaskError, parse_mask
 from connector.sage100.types import AccountStructure, GLAccountInfo
 
 

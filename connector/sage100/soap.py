@@ -26,12 +26,8 @@ from connector.sage100 import parsing as p
 from connector.sage100.agent import check_idempotency_key
 from connector.sage100.errors import (
     LISTED_CODES,
-    WRONG_PATH_STATUSES,
-    SageCompanyError,
     SageError,
-    SageOutcomeUnknown,
     SageReportError,
-    SageTransientError,
     describe,
     error_for_code,
 )
@@ -69,28 +65,21 @@ class UnsafeAnswer(Exception):
     """The service answered with a DTD or an entity declaration."""
 
 
-class HttpFailure(Exception):
-    """An HTTP error status without a SOAP envelope (an IIS error page, a wrong URL)."""
-
-    def __init__(self, status: int, retry_after: float | None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.retry_after = retry_after
-
-
 class HttpxTransport(zeep.Transport):
     """zeep's Transport on one httpx.Client; loads only local files, never the network."""
 
-    def __init__(self, client: httpx.Client, settings: SageSettings) -> None:
+    def __init__(self, client: httpx.Client, peer: http.Peer) -> None:
         # zeep's own __init__ would open a requests.Session we never use.
         self.cache = None
-        self.load_timeout = settings.read_timeout
-        self.operation_timeout = settings.read_timeout
+        self.load_timeout = peer.settings.read_timeout
+        self.operation_timeout = peer.settings.read_timeout
         self.logger = logging.getLogger(__name__)
         self._close_session = False
         self.client = client
-        self.sage_settings = settings
+        self.peer = peer
         self.sent = False
+        self.operation = ""
+        self.is_post = False
 
     def load(self, url: str) -> bytes:
         """Only the packaged WSDL may be read: zeep must not fetch anything remote."""
@@ -109,8 +98,14 @@ class HttpxTransport(zeep.Transport):
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
         """POST the envelope; bodies are not logged (they hold the Sage password)."""
         self.sent = True
-        answer = http.post(
-            self.client, address, settings=self.sage_settings, content=message, headers=headers
+        answer = http.send(
+            self.client,
+            address,
+            peer=self.peer,
+            operation=self.operation,
+            is_post=self.is_post,
+            content=message,
+            headers=headers,
         )
         self.logger.debug(
             "Sage 100 SOAP %s: HTTP %s in %.3f s",
@@ -123,7 +118,13 @@ class HttpxTransport(zeep.Transport):
             raise UnsafeAnswer
         looks_soap = b"Envelope" in content[:2048]
         if not looks_soap and answer.status != 200:
-            raise HttpFailure(answer.status, p.retry_after(answer.headers.get("Retry-After")))
+            raise http.without_proof(
+                self.peer,
+                answer.status,
+                is_post=self.is_post,
+                path=answer.path,
+                retry_after=answer.retry_after,
+            )
         converted = requests.Response()
         converted._content = content
         converted.status_code = answer.status
@@ -140,6 +141,12 @@ class SoapGateway:
 
     def __init__(self, settings: SageSettings) -> None:
         self.settings = settings
+        self._peer = http.Peer(
+            name="The Sage 100 SOAP service",
+            proof="a SOAP envelope",
+            fix="Check the company's service URL.",
+            settings=settings,
+        )
         self._http = http.make_client(settings, headers={"Content-Type": "text/xml; charset=utf-8"})
         zeep_settings = zeep.Settings(
             strict=True,
@@ -150,7 +157,7 @@ class SoapGateway:
         )
         self._client = zeep.Client(  # type: ignore[no-untyped-call]
             wsdl=str(WSDL_PATH),
-            transport=HttpxTransport(self._http, settings),
+            transport=HttpxTransport(self._http, self._peer),
             settings=zeep_settings,
         )
         self._transport: HttpxTransport = self._client.transport
@@ -169,9 +176,6 @@ class SoapGateway:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _where(self) -> str:
-        return f"company {self.settings.company_code}, SOAP service {self.settings.base_url}"
-
     def _logon(self) -> dict[str, str]:
         return {"Username": self.settings.username, "Password": self.settings.password}
 
@@ -180,120 +184,28 @@ class SoapGateway:
         is_post = operation == "CreateGLJournalEntry"
         method = getattr(self._service, operation)
         self._transport.sent = False
+        self._transport.operation = operation
+        self._transport.is_post = is_post
         try:
             return method(logon=self._logon(), companyCode=self.settings.company_code, **params)
+        except SageError:
+            raise  # classified by the HTTP layer (no whole answer, or no SOAP envelope)
         except zeep.exceptions.Fault as fault:
             raise self._from_fault(fault, is_post) from None
-        except UnsafeAnswer:
+        except (UnsafeAnswer, zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden):
             raise self._unreadable("it carries a DTD or entity declaration, refused", is_post) from None
-        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden):
-            raise self._unreadable("it carries a DTD or entity declaration, refused", is_post) from None
-        except HttpFailure as exc:
-            raise self._from_status(exc, is_post) from None
-        except http.AnswerTooLarge as exc:
-            raise self._too_large(exc.limit, operation, is_post) from None
-        except http.AnswerTooSlow as exc:
-            raise self._lost(
-                "SAGE_TIMEOUT", f"the answer was still arriving after {exc.seconds:.0f} s", is_post
-            ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise SageTransientError(
-                "SAGE_UNAVAILABLE",
-                f"The Sage 100 SOAP service could not be reached ({self._where()}): "
-                f"{type(exc).__name__}.",
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise SageCompanyError(
-                "CONFIG", f"The Sage 100 SOAP URL is not usable ({self._where()})."
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise self._lost("SAGE_TIMEOUT", f"no answer in time ({type(exc).__name__})", is_post) from None
-        except httpx.TransportError as exc:
-            raise self._lost("CONNECTION_LOST", f"connection lost ({type(exc).__name__})", is_post) from None
         except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
             if not self._transport.sent:
                 # zeep refused to build the request: nothing reached Sage.
                 raise SageReportError(
                     "VALIDATION",
-                    f"The SOAP request for {operation} could not be built ({self._where()}): "
+                    f"The SOAP request for {operation} could not be built ({self._peer.where}): "
                     f"{self.settings.scrub(str(exc))}",
                 ) from None
             raise self._unreadable(type(exc).__name__, is_post) from None
 
-    def _lost(self, code: str, what: str, is_post: bool) -> SageError:
-        if is_post:
-            return SageOutcomeUnknown(
-                code,
-                f"The Sage 100 SOAP service gave no answer to a journal entry post ({what}, "
-                f"{self._where()}); the entry may have been written.",
-            )
-        return SageTransientError(
-            "SAGE_UNAVAILABLE", f"The Sage 100 SOAP service gave no answer ({what}, {self._where()})."
-        )
-
     def _unreadable(self, what: str, is_post: bool) -> SageError:
-        if is_post:
-            return SageOutcomeUnknown(
-                "SAGE_TIMEOUT",
-                f"The Sage 100 SOAP answer to a journal entry post could not be read ({what}, "
-                f"{self._where()}); the entry may have been written.",
-            )
-        return SageCompanyError(
-            "CONFIG",
-            f"The Sage 100 SOAP answer could not be read ({what}, {self._where()}). "
-            "Check the service URL.",
-        )
-
-    def _too_large(self, limit: int, operation: str, is_post: bool) -> SageError:
-        if is_post:
-            return SageOutcomeUnknown(
-                "ANSWER_TOO_LARGE",
-                http.too_large_message(
-                    limit, f"The Sage 100 SOAP answer to a journal entry post ({self._where()})"
-                )
-                + " The entry may have been written.",
-            )
-        return SageCompanyError(
-            "ANSWER_TOO_LARGE",
-            http.too_large_message(limit, f"The Sage 100 SOAP answer to {operation} ({self._where()})"),
-        )
-
-    def _from_status(self, exc: HttpFailure, is_post: bool) -> SageError:
-        """An answer that is not a SOAP envelope: a wrong path, an IIS or proxy page."""
-        status = exc.status
-        if status in WRONG_PATH_STATUSES:
-            return SageCompanyError(
-                "CONFIG",
-                f"The Sage 100 SOAP URL looks wrong for company {self.settings.company_code}: it "
-                f"answered HTTP {status} without a SOAP envelope, so the URL or path is wrong "
-                f"(service {self.settings.base_url}). Check the company's service URL.",
-            )
-        if is_post:
-            # Only a readable SOAP answer proves what happened to a write.
-            return SageOutcomeUnknown(
-                "SAGE_TIMEOUT",
-                f"The answer to a journal entry post was not a SOAP envelope (HTTP {status}, "
-                f"{self._where()}); the entry may have been written.",
-            )
-        if status == 429:
-            return SageTransientError(
-                "TOO_MANY_WRITES",
-                f"The Sage 100 SOAP service is busy (HTTP 429, {self._where()}).",
-                retry_after=exc.retry_after,
-            )
-        if status in (502, 503):
-            return SageTransientError(
-                "SAGE_UNAVAILABLE",
-                f"Sage 100 is not reachable (HTTP {status}, {self._where()}).",
-                retry_after=exc.retry_after,
-            )
-        if status >= 500:
-            return self._lost("SAGE_TIMEOUT", f"HTTP {status} without a SOAP envelope", is_post)
-        return SageCompanyError(
-            "CONFIG",
-            f"The Sage 100 SOAP URL looks wrong: it answered HTTP {status} without a SOAP "
-            f"envelope ({self._where()}). Check the service URL.",
-        )
+        return http.unreadable(self._peer, what, is_post)
 
     def _from_fault(self, fault: zeep.exceptions.Fault, is_post: bool) -> SageError:
         """Classify by detail/MASFault/Code; without one, by the words of the fault."""
