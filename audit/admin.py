@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from audit.models import AuditEvent
 from connector.money import display
 from connector.paginators import CappedCountPaginator
+from sync.exports import AuditExport, ExportMixin
+from sync.words import ACTION_WORDS, action_words
 
 # The actions the connector writes; a fixed list, so the filter needs no DISTINCT over the table.
 KNOWN_ACTIONS = (
@@ -39,6 +43,13 @@ KNOWN_ACTIONS = (
     "company_resumed",
     "run_started",
     "run_finished",
+    "run_interrupted",
+    "withdrawn",
+    "eligible_again",
+    "conflict",
+    "found_in_sage",
+    "claim_taken_over",
+    "sage_config_error",
 )
 
 
@@ -47,52 +58,80 @@ class ActionFilter(admin.SimpleListFilter):
     parameter_name = "action"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(action, action.replace("_", " ")) for action in KNOWN_ACTIONS]
+        return [(action, action_words(action)) for action in KNOWN_ACTIONS]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         return queryset.filter(action=self.value()) if self.value() else queryset
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(ExportMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "at",
         "company_code",
-        "action",
-        "report_ref",
+        "what",
+        "report_link",
         "transaction_ref",
         "employee_email",
         "amount",
         "account",
-        "sage_entry_no",
+        "entry_link",
         "actor",
         "message",
     )
     list_filter = (ActionFilter, "company")
-    search_fields = ("report_ref", "transaction_ref", "sage_entry_no", "employee_email")
-    search_help_text = "Exact Expensify report ID, transaction ID, Sage entry number or employee email."
+    search_fields = ("report_ref",)  # shows the box; get_search_results does the searching
+    search_help_text = (
+        "Part of an employee email, Expensify report ID or transaction ID (3 characters or more), "
+        "or a Sage entry number."
+    )
+    date_hierarchy = "at"
     list_select_related = ("company",)
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 100
+    export_class = AuditExport
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
     ) -> tuple[QuerySet[AuditEvent], bool]:
-        """Exact, case-sensitive matches (Expensify IDs are case-sensitive): indexes do the work."""
-        term = search_term.strip()
+        """Exact IDs and entry numbers through their indexes; parts of 3+ characters through the
+        trigram indexes on PostgreSQL (audit migration 0003)."""
+        term = " ".join(search_term.split())
         if not term:
             return queryset, False
-        from django.db.models import Q
-
         match = Q(report_ref=term) | Q(transaction_ref=term) | Q(sage_entry_no=term)
         if "@" in term:
-            match |= Q(employee_email=term) | Q(employee_email=term.lower())
+            match |= Q(employee_email=term.lower())
+        if len(term) >= 3:
+            match |= (
+                Q(report_ref__icontains=term)
+                | Q(transaction_ref__icontains=term)
+                | Q(employee_email__icontains=term)
+            )
         return queryset.filter(match), False
 
     @admin.display(description="Company", ordering="company__code")
     def company_code(self, obj: AuditEvent) -> str:
         return obj.company.code if obj.company else "—"
+
+    @admin.display(description="What", ordering="action")
+    def what(self, obj: AuditEvent) -> str:
+        return format_html('<span title="{}">{}</span>', obj.action, action_words(obj.action))
+
+    @admin.display(description="Report", ordering="report_ref")
+    def report_link(self, obj: AuditEvent) -> str:
+        if not obj.report_id:
+            return obj.report_ref
+        url = reverse("admin:sync_expensereport_change", args=[obj.report_id])
+        return format_html('<a href="{}">{}</a>', url, obj.report_ref)
+
+    @admin.display(description="Sage entry")
+    def entry_link(self, obj: AuditEvent) -> str:
+        if not obj.sage_entry_no:
+            return ""
+        url = reverse("admin:sync_journalentry_changelist") + f"?q={obj.sage_entry_no}"
+        return format_html('<a href="{}">{}</a>', url, obj.sage_entry_no)
 
     @admin.display(description="Amount")
     def amount(self, obj: AuditEvent) -> str:
@@ -109,3 +148,6 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+__all__ = ["ACTION_WORDS", "KNOWN_ACTIONS", "AuditEventAdmin"]
