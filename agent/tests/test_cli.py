@@ -80,6 +80,14 @@ def test_no_secret_in_the_log_and_no_test_controls_outside_test_mode(tmp_path: P
             call(c, "/v1/ping", password="typo-" + POSTER_PASSWORD)
             assert c.post("/_test/faults", json={"faults": [{"fault": "record_locked"}]}).status_code == 404
             assert c.get("/_test/stats").status_code == 404
+            # The simulator-shaped controls are refused too, with the API key and all.
+            faults = {"faults": [{"fault": "record_locked"}], "maxConcurrentWrites": {"ABC": 0}}
+            assert c.post("/_sim/faults", json=faults).status_code == 404
+            assert c.post("/_sim/reset").status_code == 404
+            assert c.get("/_sim/stats").status_code == 404
+            assert c.get("/_sim/entries/ABC").status_code == 404
+            # ... and nothing of them acted: the next post is written at once.
+            assert post(c, "log-2", entry("EXP LOG2")).status_code == 201
     finally:
         agent.stop()
     log = (tmp_path / "logs" / "agent.log").read_text()
