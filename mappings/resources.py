@@ -87,16 +87,26 @@ class MappingResource(resources.ModelResource):  # type: ignore[misc]
             raise ValidationError(problems)
 
     def validate_instance(self, instance: Any, import_validation_errors: Any = None, **kwargs: Any) -> None:
+        prefix = f"row {services.sheet_row(self.row_number)}: "
         try:
             super().validate_instance(instance, import_validation_errors, **kwargs)
         except ValidationError as exc:
-            prefix = f"row {self.row_number}: "
             raise ValidationError(
                 {
                     field: [prefix + message for message in messages]
                     for field, messages in exc.message_dict.items()
                 }
             ) from None
+        refused = {
+            field: [
+                prefix + problem + "; map an active account, or refresh the company's chart of accounts "
+                "(company page) if it changed in Sage"
+            ]
+            for field in self.kind.account_fields
+            if (problem := services.chart_problem(company=instance.company, account=getattr(instance, field)))
+        }
+        if refused:
+            raise ValidationError(refused)
 
     def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
         return escape_formula(super().export_field(field, instance, **kwargs))

@@ -31,6 +31,7 @@ class MappingKind:
     required_columns: tuple[str, ...]
     email_fields: tuple[str, ...] = ()
     integer_fields: tuple[str, ...] = ()
+    account_fields: tuple[str, ...] = ()
 
 
 CATEGORIES = MappingKind(
@@ -39,6 +40,7 @@ CATEGORIES = MappingKind(
     key_fields=("category",),
     key_labels=("category",),
     required_columns=("company", "category", "account"),
+    account_fields=("account",),
 )
 TAGS = MappingKind(
     name="tags",
@@ -55,6 +57,7 @@ EMPLOYEES = MappingKind(
     key_labels=("employee",),
     required_columns=("company", "employee_email", "reimbursable_offset_account"),
     email_fields=("employee_email",),
+    account_fields=("reimbursable_offset_account",),
 )
 KINDS: tuple[MappingKind, ...] = (CATEGORIES, TAGS, EMPLOYEES)
 
@@ -101,23 +104,34 @@ def missing_columns(*, kind: MappingKind, headers: Iterable[str]) -> list[str]:
     return [column for column in kind.required_columns if column not in present]
 
 
+# The spreadsheet's own row numbers: the header is row 1, so the first mapping is row 2.
+FIRST_DATA_ROW = 2
+
+
+def sheet_row(data_row: int) -> int:
+    """The spreadsheet row of the n-th row under the header (n from 1)."""
+    return data_row + FIRST_DATA_ROW - 1
+
+
 def check_spreadsheet_rows(
     *, kind: MappingKind, raw_rows: Sequence[Mapping[str, object]], rows: Sequence[Mapping[str, object]]
 ) -> dict[int, dict[str, list[str]]]:
-    """Problems no single row can see, by row number (1 = the first row under the header).
+    """Problems no single row can see, keyed by data row (1 = the first row under the header);
+    the messages name the spreadsheet's own row numbers (the header is row 1).
 
     `raw_rows` are the cells as read (to spot formulas), `rows` the same cells normalized.
     Each problem is keyed by the column it is about.
     """
     problems: dict[int, dict[str, list[str]]] = {}
+    data_row = {sheet_row(n): n for n in range(1, len(rows) + 1)}
 
     def add(number: int, column: str, message: str) -> None:
-        problems.setdefault(number, {}).setdefault(column, []).append(message)
+        problems.setdefault(data_row[number], {}).setdefault(column, []).append(message)
 
     codes = {row.get("company") for row in rows if isinstance(row.get("company"), str)}
     known_codes = set(Company.objects.filter(code__in=codes).values_list("code", flat=True))
     first_seen: dict[tuple[object, ...], int] = {}
-    for number, (raw, row) in enumerate(zip(raw_rows, rows, strict=True), start=1):
+    for number, (raw, row) in enumerate(zip(raw_rows, rows, strict=True), start=FIRST_DATA_ROW):
         formula_columns = [column for column, value in raw.items() if is_formula(value)]
         for column in formula_columns:
             add(
@@ -144,7 +158,7 @@ def check_spreadsheet_rows(
         for field in empty:
             label = kind.key_labels[kind.key_fields.index(field)]
             add(number, field, f"row {number}: {label} is empty")
-        if empty or not code or formula_columns or number in problems:
+        if empty or not code or formula_columns or data_row[number] in problems:
             continue
         key = (code, *key_values)
         if key in first_seen:
@@ -157,6 +171,29 @@ def check_spreadsheet_rows(
         else:
             first_seen[key] = number
     return problems
+
+
+def chart_problem(*, company: Company, account: str) -> str | None:
+    """Why `account` cannot be mapped to in the company's cached chart, or None when it is active.
+
+    An empty chart (never read from Sage) refuses nothing: the first run reads it and checks."""
+    from connector.models import GLAccount
+
+    if not account:
+        return None
+    statuses = GLAccount.objects.filter(company=company)
+    if not statuses.exists():
+        return None
+    status = statuses.filter(account=account).values_list("status", flat=True).first()
+    if status == GLAccount.Status.ACTIVE:
+        return None
+    when = (
+        f", read from Sage {company.chart_refreshed_at:%Y-%m-%d %H:%M}" if company.chart_refreshed_at else ""
+    )
+    if status is None:
+        return f"account {account} is not in company {company.code}'s chart of accounts{when}"
+    word = "inactive" if status == GLAccount.Status.INACTIVE else "deleted"
+    return f"account {account} is {word} in company {company.code}'s chart of accounts{when}"
 
 
 def find_duplicates(*, kind: MappingKind, mappings: Sequence[models.Model]) -> dict[int, int]:

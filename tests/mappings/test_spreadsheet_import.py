@@ -98,7 +98,7 @@ def test_bad_account_names_row_and_segment(superuser_client: Client, company) ->
 
     assert "confirm_form" not in response.context
     (message,) = row_messages(response)
-    assert message.startswith("row 2: ")
+    assert message.startswith("row 3: ")
     assert "segment 2 (Department) of account '6100-ABC-000' must be digits only" in message
     assert CategoryMapping.objects.count() == 0
 
@@ -108,7 +108,7 @@ def test_unknown_company(superuser_client: Client, company) -> None:
 
     response = preview(superuser_client, CATEGORY_IMPORT, upload)
 
-    assert row_messages(response) == ["row 1: unknown company 'QQQ'"]
+    assert row_messages(response) == ["row 2: unknown company 'QQQ'"]
 
 
 def test_duplicate_key_in_one_file(superuser_client: Client, company) -> None:
@@ -118,8 +118,8 @@ def test_duplicate_key_in_one_file(superuser_client: Client, company) -> None:
 
     response = preview(superuser_client, CATEGORY_IMPORT, csv_file(rows))
 
-    assert row_messages(response) == ["row 7 duplicates row 3: company ABC, category Travel"]
-    assert b"row 7 duplicates row 3: company ABC, category Travel" in response.content
+    assert row_messages(response) == ["row 8 duplicates row 4: company ABC, category Travel"]
+    assert b"row 8 duplicates row 4: company ABC, category Travel" in response.content
     assert CategoryMapping.objects.count() == 0
 
 
@@ -131,7 +131,7 @@ def test_duplicate_tag_key_counts_level_as_a_number(superuser_client: Client, co
 
     response = preview(superuser_client, "/admin/mappings/tagmapping/import/", upload, XLSX_FORMAT)
 
-    assert row_messages(response) == ["row 2 duplicates row 1: company ABC, tag level 1, tag value Field Ops"]
+    assert row_messages(response) == ["row 3 duplicates row 2: company ABC, tag level 1, tag value Field Ops"]
 
 
 def test_empty_category(superuser_client: Client, company) -> None:
@@ -139,7 +139,7 @@ def test_empty_category(superuser_client: Client, company) -> None:
 
     response = preview(superuser_client, CATEGORY_IMPORT, upload)
 
-    assert row_messages(response) == ["row 1: category is empty"]
+    assert row_messages(response) == ["row 2: category is empty"]
 
 
 def test_missing_column_is_a_file_error(superuser_client: Client, company) -> None:
@@ -165,7 +165,7 @@ def test_one_bad_row_imports_nothing_even_at_confirm(superuser_client: Client, c
 
     assert CategoryMapping.objects.count() == 0
     (message,) = [str(m) for m in get_messages(response.wsgi_request)]
-    assert message.startswith("Nothing was imported: row 1: ")
+    assert message.startswith("Nothing was imported: row 2: ")
 
 
 def test_resource_import_rolls_back_on_any_invalid_row(company) -> None:
@@ -205,7 +205,7 @@ def test_formula_cells_are_refused_in_xlsx(superuser_client: Client, company) ->
     response = preview(superuser_client, CATEGORY_IMPORT, upload, XLSX_FORMAT)
 
     assert row_messages(response) == [
-        'row 1: the account cell holds a formula (\'="6100"&"-00-000"\'); '
+        'row 2: the account cell holds a formula (\'="6100"&"-00-000"\'); '
         "formulas are not imported, type the value itself"
     ]
     assert CategoryMapping.objects.count() == 0
@@ -230,7 +230,7 @@ def test_bad_tag_level_is_a_row_error(superuser_client: Client, company) -> None
 
     response = preview(superuser_client, "/admin/mappings/tagmapping/import/", upload)
 
-    assert row_messages(response) == ["row 1: tag_level must be a whole number, got 'one'"]
+    assert row_messages(response) == ["row 2: tag_level must be a whole number, got 'one'"]
 
 
 def test_other_company_rows_are_independent(superuser_client: Client, company) -> None:
@@ -250,3 +250,78 @@ def test_blank_extra_columns_and_rows_are_ignored(superuser_client: Client, comp
     confirm(superuser_client, CATEGORY_CONFIRM, response)
 
     assert CategoryMapping.objects.get().category == "Travel"
+
+
+# --- accounts against the cached chart; files read by their extension ------------------------------
+
+
+@pytest.fixture
+def chart(company):  # type: ignore[no-untyped-def]
+    from tests.factories import GLAccountFactory
+
+    GLAccountFactory(company=company, account="6100-00-000", status="A")
+    GLAccountFactory(company=company, account="6900-00-000", status="I")
+    return company
+
+
+def test_import_refuses_an_inactive_or_unknown_account_naming_it(superuser_client: Client, chart) -> None:
+    upload = csv_file(
+        [
+            HEADER,
+            ["ABC", "Travel", "6100-00-000", ""],
+            ["ABC", "Gifts", "6900-00-000", ""],
+            ["ABC", "Meals", "6300-00-000", ""],
+        ]
+    )
+    response = preview(superuser_client, CATEGORY_IMPORT, upload)
+    found = row_messages(response)
+    assert any(m.startswith("row 3: account 6900-00-000 is inactive in company ABC's chart") for m in found)
+    assert any(m.startswith("row 4: account 6300-00-000 is not in company ABC's chart") for m in found)
+    assert "confirm_form" not in response.context
+    assert "row 3: account 6900-00-000 is inactive" in response.content.decode()
+
+
+def test_add_form_refuses_an_inactive_account_with_a_refresh_link(superuser_client: Client, chart) -> None:
+    response = superuser_client.post(
+        "/admin/mappings/categorymapping/add/",
+        {"company": chart.pk, "category": "Gifts", "account": "6900-00-000", "note": ""},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Account 6900-00-000 is inactive in company ABC&#x27;s chart of accounts" in html
+    assert f"/admin/connector/company/{chart.pk}/refresh-chart/" in html
+    assert not CategoryMapping.objects.exists()
+
+
+def test_add_form_prefills_from_the_link_and_suggests_active_accounts(
+    superuser_client: Client, chart
+) -> None:
+    html = superuser_client.get(
+        f"/admin/mappings/categorymapping/add/?company={chart.pk}&category=Team+Offsite"
+    ).content.decode()
+    assert 'value="Team Offsite"' in html
+    assert '<option value="6100-00-000">' in html and '<option value="6900-00-000">' not in html
+
+
+def test_format_follows_the_extension_and_a_bad_file_is_one_sentence(
+    superuser_client: Client, company
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    # An .xlsx upload with the CSV menu choice is read as xlsx.
+    response = preview(
+        superuser_client,
+        CATEGORY_IMPORT,
+        xlsx_file([HEADER, ["ABC", "Travel", "6100-00-000", ""]]),
+        file_format=CSV_FORMAT,
+    )
+    assert "confirm_form" in response.context
+    not_a_sheet = SimpleUploadedFile("mappings.xlsx", b"%PDF-1.4 not a spreadsheet")
+    html = preview(superuser_client, CATEGORY_IMPORT, not_a_sheet).content.decode()
+    assert "could not be read as a spreadsheet" in html and "BadZipFile" not in html
+    html = preview(superuser_client, CATEGORY_IMPORT, SimpleUploadedFile("m.pdf", b"x")).content.decode()
+    assert "is not a spreadsheet this page reads: save it as .xlsx (Excel) or .csv" in html
+    html = preview(
+        superuser_client, CATEGORY_IMPORT, csv_file([["company", "category"], ["ABC", "x"]])
+    ).content.decode()
+    assert "The file has no &#x27;account&#x27; column(s)" in html and "Traceback" not in html
