@@ -16,7 +16,8 @@ def sync_company(company_id: int, trigger: str = RunTrigger.SCHEDULE, actor: str
     return (
         f"{company.code}: {run.outcome}; seen {run.reports_seen}, posted {run.reports_posted}, "
         f"exported {run.reports_exported}, failed {run.reports_failed}, "
-        f"needs mapping {run.reports_needing_mapping}" + (f"; {run.message}" if run.message else "")
+        f"needs mapping {run.reports_needing_mapping}"
+        + (f"; {run.message}" if run.message else "")
         # The admin's "queued" page finds the run by this tail.
         + (f" [run {run.pk}]" if run.pk else "")
     )
@@ -84,3 +85,10 @@ def retry_due() -> str:
         )
         done.append(f"{company.code}: {run.outcome} ({len(report_ids)} due)")
     return "; ".join(done) or "nothing due"
+
+
+def daily_digest() -> str:
+    """Send each company on the daily digest its summary (scheduled once a day by sync.notify)."""
+    from sync.notify import send_daily_digests
+
+    return send_daily_digests()

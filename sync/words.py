@@ -67,6 +67,8 @@ ACTION_WORDS = {
     "found_in_sage": "Found already in Sage 100",
     "claim_taken_over": "Taken over from a stopped worker",
     "settled": "Outcome settled",
+    "contacts_told": "Contacts emailed",
+    "digest_sent": "Daily digest emailed",
 }
 
 

@@ -396,3 +396,82 @@ def test_dashboard_counts_what_needs_a_person_with_links(demo_synced: Company) -
     assert "Weekdays 06:15 UTC" in html
     assert "<svg" in html and "finished with report failures" in html
     assert "partial" not in html and "retry_wait" not in html.replace('data-state="retry_wait"', "")
+
+
+# --- who is told (sync/notify.py) --------------------------------------------------------------------
+
+
+def test_contacts_get_one_email_per_run_that_needs_a_person_without_secrets(
+    fast_clients: None,
+    mailoutbox: list,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    from connector.demo import ensure_demo_company
+    from simulators.expensify.demo import DEMO_PARTNER_USER_SECRET, demo_data
+    from simulators.expensify.server import ExpensifySimulator
+    from simulators.sage100.demo import DEMO_AGENT_API_KEY, DEMO_PASSWORD, demo
+    from simulators.sage100.server import SageSimulator
+    from sync.notify import notify_after_run
+    from sync.services import RunOptions, run_sync
+
+    settings.ADMIN_BASE_URL = "https://connector.example.com"
+    with ExpensifySimulator(data=demo_data(), rates=[(1000, 1.0)], render_delay=0) as expensify:
+        sage = SageSimulator(demo()).start()
+        try:
+            company = ensure_demo_company()
+            company.contact_emails = "ap@example.com, not-an-address, controller@example.com"
+            company.save()
+            company.expensify.base_url = expensify.base_url
+            company.expensify.save()
+            company.sage.base_url = sage.base_url
+            company.sage.save()
+            run = run_sync(company=company, options=RunOptions(trigger="command", actor="test"))
+            notify_after_run(run)  # the engine called it once already: still one email
+            second = run_sync(company=company, options=RunOptions(trigger="command", actor="test"))
+        finally:
+            sage.stop()
+    assert len(mailoutbox) == 1 + (1 if second.reports_failed or second.reports_needing_mapping else 0)
+    email = mailoutbox[0]
+    assert email.to == ["ap@example.com", "controller@example.com"]
+    assert email.subject == "[ml-connector] ABC: 2 reports need a person"
+    assert (
+        "- 1 needs mapping: https://connector.example.com/admin/sync/expensereport/?company__id__exact="
+        in email.body
+    )
+    for secret in (DEMO_PARTNER_USER_SECRET, DEMO_AGENT_API_KEY, DEMO_PASSWORD):
+        assert secret not in email.body and secret not in email.subject
+    assert AuditEvent.objects.filter(action="contacts_told").count() == len(mailoutbox)
+
+
+def test_a_digest_company_is_told_once_a_day_and_a_stop_at_once(
+    company: Company,
+    mailoutbox: list,  # type: ignore[type-arg]
+) -> None:
+    from django_q.models import Schedule
+
+    from sync.notify import notify_after_run, send_daily_digests
+
+    Company.objects.filter(pk=company.pk).update(contact_emails="ap@example.com", daily_digest=True)
+    ExpenseReport.objects.create(
+        company=company, report_id="R9", currency="USD", total_cents=5, fingerprint="f", state="failed"
+    )
+    run = SyncRun.objects.create(
+        company=company,
+        trigger="schedule",
+        outcome="partial",
+        reports_failed=1,
+        finished_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    notify_after_run(run)
+    assert mailoutbox == []  # the digest says it
+    assert Schedule.objects.filter(name="daily digest", func="sync.tasks.daily_digest").count() == 1
+    assert send_daily_digests().startswith("daily digest sent to ABC")
+    assert send_daily_digests() == "no daily digest to send"  # once a day
+    assert len(mailoutbox) == 1 and "1 report need a person" in mailoutbox[0].subject
+    assert "- 1 failed:" in mailoutbox[0].body
+    Company.objects.filter(pk=company.pk).update(blocked_reason="Sage 100 refused the password")
+    stopped = SyncRun.objects.create(
+        company=company, trigger="schedule", outcome="failed", finished_at=timezone.now() + dt.timedelta(hours=1)
+    )
+    notify_after_run(stopped)
+    assert len(mailoutbox) == 2 and "runs stopped — Sage 100 refused the password" in mailoutbox[1].subject
