@@ -8,9 +8,9 @@ each test starts from a fresh book (`/_sim/reset`). The test modules themselves 
 unchanged (tests/agent_integration/test_*_against_agent.py import them); what only the simulator
 can do is skipped here with its reason (SIM_ONLY, and every SOAP case).
 
-Trust: the connector's httpx client trusts the agent's certificate through SSL_CERT_FILE (httpx
-reads it when a client is created), until SageSettings carries the agent's certificate itself;
-then the certificate goes on the settings and the company's Sage connection instead.
+Trust: the connector pins the agent's self-signed certificate the way a customer does, on
+`SageSettings.agent_certificate` and the company's `SageConnection.agent_certificate`; nothing
+else trusts it (no SSL_CERT_FILE), so an unpinned client is refused (test_https_is_verified).
 """
 
 from __future__ import annotations
@@ -67,11 +67,6 @@ def agent_data() -> dict[str, Any]:
     }
 
 
-def certificate_on_settings() -> bool:
-    """True once SageSettings carries the agent's certificate (then SSL_CERT_FILE is not needed)."""
-    return "agent_certificate" in {f.name for f in dataclasses.fields(SageSettings)}
-
-
 @pytest.fixture(scope="session")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     """One agent for the session, in test mode, answering the demo's API key."""
@@ -86,12 +81,6 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     proc.start()
     yield proc
     proc.stop()
-
-
-@pytest.fixture
-def trust_agent(agent: AgentProcess, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SSL_CERT_FILE", str(agent.cert))
-    return agent.cert
 
 
 class AgentBook:
@@ -166,7 +155,7 @@ def agent_sim(agent: AgentProcess) -> AgentSim:
 
 
 @pytest.fixture
-def sim(agent_sim: AgentSim, trust_agent: Path) -> Iterator[AgentSim]:
+def sim(agent_sim: AgentSim) -> Iterator[AgentSim]:
     """The agent in place of tests/sage100's simulator: a fresh book for each test."""
     agent_sim.reset()
     yield agent_sim
@@ -188,12 +177,11 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def abc(db: Any, fast_clients: None, expensify_sim: Any, sage_sim: AgentSim, transport: str) -> Any:  # noqa: F811
-    """tests/sync's company ABC, pointed at the agent (with its certificate once settings carry it)."""
+    """tests/sync's company ABC, pointed at the agent, its certificate pinned on the connection."""
     company = wire_company(expensify_sim, sage_sim, transport)
-    if certificate_on_settings():
-        company.sage.agent_certificate = sage_sim.certificate
-        company.sage.save()
-    return company
+    company.sage.agent_certificate = sage_sim.certificate
+    company.sage.save()
+    return type(company).objects.get(pk=company.pk)
 
 
 # -- the suites' control helpers, pointed at the agent ---------------------------------------------
@@ -217,8 +205,8 @@ REUSED = (
 def _helpers(original_make_settings: Callable[..., SageSettings]) -> dict[str, Callable[..., Any]]:
     def make_settings(sim: AgentSim, transport: str, **changes: Any) -> SageSettings:
         made = original_make_settings(sim, transport, **changes)
-        if certificate_on_settings() and "agent_certificate" not in changes:
-            made = dataclasses.replace(made, agent_certificate=sim.certificate)  # type: ignore[call-arg]
+        if "agent_certificate" not in changes:
+            made = dataclasses.replace(made, agent_certificate=sim.certificate)
         return made
 
     def sage_faults(sim: AgentSim, *faults: dict[str, Any], **spec: Any) -> None:
@@ -250,7 +238,7 @@ def controls_through_the_agent(request: pytest.FixtureRequest, monkeypatch: pyte
             if hasattr(module, attr):
                 monkeypatch.setattr(module, attr, replacement)
     search: ModuleType | None = sys.modules.get("tests.sage100.test_search")
-    if search is not None and certificate_on_settings():
+    if search is not None:
         context = ssl.create_default_context(cafile=str(request.getfixturevalue("agent").cert))
         monkeypatch.setattr(
             search, "httpx", SimpleNamespace(post=lambda *a, **k: httpx.post(*a, verify=context, **k))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ def expensify() -> Iterator[ExpensifySimulator]:
 
 
 def test_demo_run_posts_through_the_agent_once(
-    db: Any, fast_clients: None, expensify: ExpensifySimulator, agent: AgentProcess, trust_agent: Path
+    db: Any, fast_clients: None, expensify: ExpensifySimulator, agent: AgentProcess
 ) -> None:
     from connector.demo import ensure_demo_company
     from sync.services import RunOptions, run_sync
@@ -36,6 +35,7 @@ def test_demo_run_posts_through_the_agent_once(
     credential.save()
     sage = company.sage
     sage.transport, sage.base_url, sage.agent_api_key = "agent", agent.base_url, agent.api_key
+    sage.agent_certificate = agent.cert.read_text()
     sage.connect_timeout, sage.read_timeout = 2, 10
     sage.save()
     before = len(agent.sage_entries("ABC"))

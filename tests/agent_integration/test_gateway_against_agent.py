@@ -21,6 +21,7 @@ from simulators.sage100.demo import (
 
 
 def settings(agent: AgentProcess, **changes: object) -> SageSettings:
+    """The agent's settings with its certificate pinned, as the company page holds them."""
     base = SageSettings(
         transport="agent",
         base_url=agent.base_url,
@@ -30,12 +31,13 @@ def settings(agent: AgentProcess, **changes: object) -> SageSettings:
         company_code="ABC",
         connect_timeout=2.0,
         read_timeout=10.0,
+        agent_certificate=agent.cert.read_text(),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def gateway(agent: AgentProcess, trust_agent: Path) -> SageGateway:
+def gateway(agent: AgentProcess) -> SageGateway:
     gw = open_gateway(settings(agent))
     yield gw  # type: ignore[misc]
     gw.close()
@@ -108,7 +110,7 @@ def test_report_errors(gateway: SageGateway) -> None:
     assert info.value.code == "IDEMPOTENCY_MISMATCH"
 
 
-def test_company_errors(agent: AgentProcess, trust_agent: Path) -> None:
+def test_company_errors(agent: AgentProcess) -> None:
     cases = [
         ({"agent_api_key": "wrong"}, "AUTH_AGENT"),
         ({"password": "wrong"}, "AUTH_SAGE"),
@@ -148,8 +150,14 @@ def test_lock_and_timeout_through_the_gateway(gateway: SageGateway, agent: Agent
     assert [h.reference for h in gateway.search(reference="EXP INT-HANG")] == ["EXP INT-HANG"]
 
 
-def test_https_is_verified(agent: AgentProcess) -> None:
-    """Without trusting the agent's certificate the connector refuses to talk to it."""
+def test_https_is_verified(agent: AgentProcess, tmp_path: Path) -> None:
+    """Unpinned, or pinned to another certificate, the connector refuses to talk to the agent."""
+    from mlc_agent.security import make_self_signed
+
+    make_self_signed(tmp_path / "other.crt", tmp_path / "other.key", ["127.0.0.1"])
+    for pem in ("", (tmp_path / "other.crt").read_text()):
+        with open_gateway(settings(agent, agent_certificate=pem)) as gw:  # type: ignore[attr-defined]
+            with pytest.raises(SageTransientError):
+                gw.ping()
     with open_gateway(settings(agent)) as gw:  # type: ignore[attr-defined]
-        with pytest.raises(SageTransientError):
-            gw.ping()
+        assert gw.ping().max_concurrent_writes == 2
