@@ -53,10 +53,14 @@ def _cert(args: argparse.Namespace) -> int:
     if config.cert.exists() and not args.force:
         print(f"Using the existing certificate {config.cert}; SHA-256 fingerprint:")
         print(security.fingerprint(config.cert))
-        return 0
-    fp = security.make_self_signed(config.cert, config.key, args.host)
-    print(f"Wrote a self-signed certificate {config.cert} for {', '.join(args.host)}; SHA-256 fingerprint:")
-    print(fp)
+    else:
+        fp = security.make_self_signed(config.cert, config.key, args.host)
+        names = ", ".join(args.host)
+        print(f"Wrote a self-signed certificate {config.cert} for {names}; SHA-256 fingerprint:")
+        print(fp)
+    if args.pem:
+        # The certificate itself (public): pasted into the connector's company page.
+        print(config.cert.read_text(encoding="ascii").strip())
     return 0
 
 
@@ -149,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     cert = sub.add_parser("cert", help="create a self-signed certificate and print its fingerprint")
     cert.add_argument("--host", action="append", default=None)
     cert.add_argument("--force", action="store_true")
+    cert.add_argument("--pem", action="store_true", help="also print the certificate (PEM) for the connector")
     check = sub.add_parser("check", help="log on to every configured company and read its structure")
     check.add_argument("--user", default="")
     check.add_argument("--password-stdin", action="store_true")

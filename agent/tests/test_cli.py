@@ -154,3 +154,16 @@ def test_plain_http_client_is_not_served(tmp_path: Path) -> None:
             httpx.get(f"http://127.0.0.1:{agent.port}/v1/health", timeout=5)
     finally:
         agent.stop()
+
+
+def test_cert_pem_prints_the_certificate_for_the_company_page(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, data(), companies=["ABC:2"], test_mode=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlc_agent", "--config", str(agent.config), "cert", "--pem"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pem = agent.cert.read_text().strip()
+    assert done.stdout.rstrip().endswith(pem) and "BEGIN CERTIFICATE" in pem
+    assert "PRIVATE KEY" not in done.stdout
