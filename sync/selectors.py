@@ -28,7 +28,11 @@ def reports_to_post(company: Company, *, report_ids: list[str] | None = None) ->
 
 
 def reports_to_mark(company: Company) -> QuerySet[ExpenseReport]:
-    return ExpenseReport.objects.filter(company=company, state=ReportState.POSTED).order_by("id")
+    return (
+        ExpenseReport.objects.filter(company=company, state=ReportState.POSTED)
+        .select_related("company")
+        .order_by("id")
+    )
 
 
 def company_rules(company: Company) -> CompanyRules:

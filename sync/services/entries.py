@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,40 +38,41 @@ def open_entry(report: ExpenseReport) -> JournalEntry | None:
     return JournalEntry.objects.filter(report=report, state=EntryState.OPEN).first()
 
 
-def save_entry(*, report: ExpenseReport, built: BuiltEntry) -> JournalEntry:
-    """Store a freshly built entry with its lines before anything is sent (state built).
+def save_entry(*, report: ExpenseReport, built: BuiltEntry, opened: bool = False) -> JournalEntry:
+    """Store a freshly built entry with its lines before anything is sent (built, or open when the
+    caller claims the report in the same transaction).
 
-    The same body finds its earlier row (same key); other built, never-sent entries are superseded."""
+    The same body finds its earlier row (same key); other built, never-sent entries are superseded.
+    Call it inside the caller's transaction: a race (the same key stored by another worker, or a
+    second open entry) raises IntegrityError there, and the caller's transaction decides."""
     fingerprint = entry_fingerprint(built)
     key = idempotency_key(report.company, report.report_id, fingerprint)
-    try:
-        with transaction.atomic():
-            found = list(
-                JournalEntry.objects.filter(
-                    Q(company=report.company, idempotency_key=key) | Q(report=report, state=EntryState.BUILT)
-                )
-            )
-            for entry in found:
-                if entry.idempotency_key == key:
-                    return entry
-            entry = JournalEntry.objects.create(
-                company=report.company,
-                report=report,
-                idempotency_key=key,
-                fingerprint=fingerprint,
-                source_journal=built.source_journal,
-                posting_date=built.posting_date,
-                reference=built.reference,
-                comment=built.comment,
-            )
-            write_lines(entry, built.lines)
-            if found:
-                JournalEntry.objects.filter(pk__in=[e.pk for e in found], state=EntryState.BUILT).update(
-                    state=EntryState.SUPERSEDED
-                )
-    except IntegrityError:
-        # Another worker stored the same body at the same moment: its row is this entry.
-        return JournalEntry.objects.get(company=report.company, idempotency_key=key)
+    found = list(
+        JournalEntry.objects.filter(
+            Q(company=report.company, idempotency_key=key) | Q(report=report, state=EntryState.BUILT)
+        )
+    )
+    for entry in found:
+        if entry.idempotency_key == key:
+            if opened:
+                open_for_send(entry)
+            return entry
+    entry = JournalEntry.objects.create(
+        company=report.company,
+        report=report,
+        state=EntryState.OPEN if opened else EntryState.BUILT,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        source_journal=built.source_journal,
+        posting_date=built.posting_date,
+        reference=built.reference,
+        comment=built.comment,
+    )
+    write_lines(entry, built.lines)
+    if found:
+        JournalEntry.objects.filter(pk__in=[e.pk for e in found], state=EntryState.BUILT).update(
+            state=EntryState.SUPERSEDED
+        )
     return entry
 
 
@@ -94,9 +95,9 @@ def write_lines(entry: JournalEntry, lines: Iterable[Any]) -> None:
 def open_for_send(entry: JournalEntry) -> None:
     """Mark the entry open before it is sent: from here on only this key and body may go out for
     its report (the partial unique index refuses a second open entry)."""
-    JournalEntry.objects.filter(pk=entry.pk, state__in=[EntryState.BUILT, EntryState.OPEN]).update(
-        state=EntryState.OPEN
-    )
+    JournalEntry.objects.filter(
+        pk=entry.pk, state__in=[EntryState.BUILT, EntryState.OPEN, EntryState.REFUSED]
+    ).update(state=EntryState.OPEN)
     entry.state = EntryState.OPEN
 
 

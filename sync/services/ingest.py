@@ -12,7 +12,7 @@ from connector.models import Company
 from sync import selectors
 from sync.journal import ExpenseInput, ReportInput, describe_difference, report_fingerprint
 from sync.models import Expense, ExpenseReport, ReportState
-from sync.services.ledger import conflict_message, move, owner_of
+from sync.services.ledger import move
 
 S = ReportState
 Upserted = Literal["new", "unchanged", "revised", "changed", "conflict"]
@@ -136,14 +136,11 @@ def upsert_report(*, company: Company, parsed: ExpensifyReport, actor: str) -> t
 def _create(
     company: Company, parsed: ExpensifyReport, fingerprint: str, actor: str
 ) -> tuple[ExpenseReport, Upserted]:
-    owner = owner_of(parsed.report_id)
-    taken = owner is not None and owner != company.pk
-    message = conflict_message(parsed.report_id, owner) if taken else ""
+    # Whose ledger the report ID is in is settled when it is about to be posted (ReportOwner).
     report = ExpenseReport.objects.create(
         company=company,
         report_id=parsed.report_id,
-        state=S.CONFLICT if taken else S.NEW,
-        last_error=message,
+        state=S.NEW,
         **_report_fields(parsed, fingerprint),
     )
     _write_expenses(report, parsed)
@@ -155,9 +152,6 @@ def _create(
         currency=parsed.currency,
         message=f"{len(parsed.expenses)} expense(s), approved {parsed.approved or 'date unknown'}",
     )
-    if taken:
-        record(action="conflict", actor=actor, report=report, message=message)
-        return report, "conflict"
     return report, "new"
 
 

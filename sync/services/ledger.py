@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -150,14 +150,11 @@ def owner_of(report_id: str) -> int | None:
 
 def take_ownership(report: ExpenseReport) -> int | None:
     """Claim the report ID for its company's ledger; returns the other company's id when it is taken."""
+    # INSERT ... ON CONFLICT DO NOTHING: whoever inserted first owns it, then one read says who.
+    ReportOwner.objects.bulk_create(
+        [ReportOwner(report_id=report.report_id, company_id=report.company_id)], ignore_conflicts=True
+    )
     owner = owner_of(report.report_id)
-    if owner is None:
-        try:
-            with transaction.atomic():
-                ReportOwner.objects.create(report_id=report.report_id, company_id=report.company_id)
-            return None
-        except IntegrityError:
-            owner = owner_of(report.report_id)
     return None if owner == report.company_id else owner
 
 

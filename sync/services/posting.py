@@ -67,6 +67,10 @@ class _Watched:
         return getattr(self.gateway, name)
 
 
+class _OwnedElsewhere(Exception):
+    """Another company's ledger has this report ID: roll the claim's transaction back."""
+
+
 @dataclass
 class Poster(RecordsAnswers):
     """Posts reports of one company through one gateway factory, within the write limit."""
@@ -104,7 +108,8 @@ class Poster(RecordsAnswers):
             return report.state
         report.refresh_from_db()
         report.company = self.company  # the same row: spares a query per report for its code
-        entry = open_entry(report)
+        # Only a claimed or unknown report can have an open entry (and the index refuses a second).
+        entry = open_entry(report) if report.state in (S.POSTING, S.UNKNOWN) else None
         if entry is None and report.state == S.UNKNOWN:
             # A claim from before entries were opened: its newest built entry may have gone out.
             entry = report.entries.filter(state=EntryState.BUILT).order_by("-id").first()
@@ -138,25 +143,30 @@ class Poster(RecordsAnswers):
             return self._stop_before_posting(report, S.FAILED, exc.reason)
         if isinstance(built, NothingToPost):
             return self._nothing_to_post(report, built, expenses)
-        other = take_ownership(report)
-        if other is not None:
+        other: int | None = None
+        try:
+            # Ownership, the entry (stored open), its notes and the claim in one commit, or none.
+            with transaction.atomic():
+                other = take_ownership(report)
+                if other is not None:
+                    raise _OwnedElsewhere
+                entry = save_entry(report=report, built=built, opened=True)
+                for note in built.notes:
+                    record(action="note", actor=self.actor, report=report, message=note)
+                claimed = claim(
+                    report, holder=self.holder, from_states=[report.state], seconds=self.claim_seconds
+                )
+                if not claimed:
+                    transaction.set_rollback(True)  # another worker has it: nothing of ours stays
+        except _OwnedElsewhere:
             message = conflict_message(report.report_id, other)
             move(report, S.CONFLICT, actor=self.actor, action="conflict", message=message, last_error=message)
             self.counts.add("failed")
             return S.CONFLICT
-        try:
-            # Entry, notes, claim and the entry's opening in one commit.
-            with transaction.atomic():
-                entry = save_entry(report=report, built=built)
-                for note in built.notes:
-                    record(action="note", actor=self.actor, report=report, message=note)
-                if not claim(
-                    report, holder=self.holder, from_states=[report.state], seconds=self.claim_seconds
-                ):
-                    return ExpenseReport.objects.get(pk=report.pk).state
-                open_for_send(entry)
         except IntegrityError:
-            return ExpenseReport.objects.get(pk=report.pk).state  # another entry was opened meanwhile
+            claimed = False  # another entry was opened meanwhile
+        if not claimed:
+            return ExpenseReport.objects.get(pk=report.pk).state  # another worker moved it meanwhile
         payload = payload_of(entry, built.lines)
         return Send(
             report, entry, payload, settling=False, eligible=True, lines=built.lines, expenses=expenses

@@ -24,9 +24,10 @@ from django.utils import timezone
 from audit.services import record
 from connector.expensify.errors import ExpensifyAuthError, ExpensifyError
 from connector.expensify.types import ExpensifyReport, RejectedReport
+from connector.limits import MAX_CALL_SECONDS
 from connector.models import Company
 from connector.sage100.errors import SageCompanyError, SageError
-from connector.sage100.gateway import MAX_CALL_SECONDS, SageGateway, SageSettings
+from connector.sage100.gateway import SageGateway, SageSettings
 from connector.sage100.types import PingInfo
 from sync import leases, selectors
 from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
