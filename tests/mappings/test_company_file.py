@@ -491,3 +491,12 @@ def test_a_file_nested_100k_deep_is_a_clear_error(tmp_path: Path, suffix: str, t
     assert problems == [
         f"deep{suffix}: nested too deeply to be a company file (lists or tables inside each other "
         "thousands of levels deep)"]
+
+
+def test_a_read_timeout_no_lease_can_outlive_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    """Issue 11 item 10: a company file once accepted a 100000 s read timeout."""
+    data = company_data()
+    data["sage"]["read_timeout"] = 100000
+    problems = import_problems(write(tmp_path, data))
+    assert any("sage.read_timeout" in p and "At most" in p for p in problems), problems
+    assert not Company.objects.filter(code="ACM").exists()
