@@ -45,7 +45,18 @@ test-sqlite: install freemarker
 test-postgres: install freemarker
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)
 
-test: lint test-agent test-sqlite test-postgres
+test: lint test-agent test-browser test-sqlite test-postgres
+
+# The operator's pages in real Chromium (Debian's, installed with apt-get when missing and root; never a
+# browser download): tests/browser over a live server and the bundled simulators; screenshots in var/screenshots.
+.PHONY: test-browser
+test-browser: install
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)); \
+	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests."; exit 1; fi; \
+	fi
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -p no:xdist tests/browser $(PYTEST_ARGS)
 
 # The Sage 100 agent (agent/, docs/agent.md): its own suite, the connector against the running agent
 # (fake BOI, HTTPS on loopback), and its wheel installed into a clean venv (pywin32 skipped by marker).

@@ -114,7 +114,7 @@ def week_chart(weeks: list[Week], currency: str) -> Chart:
         bars=bars,
         points=" ".join(points),
         dots=dots,
-        top_amount=display(top_cents, currency) if any(w.posted_cents for w in weeks) else "0",
+        top_amount=f"{top_cents // 100:,}" if any(w.posted_cents for w in weeks) else "0",
         top_failures=top_failures,
         currency=currency,
         empty=not any(w.posted_cents or w.failures for w in weeks),
