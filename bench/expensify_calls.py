@@ -44,7 +44,9 @@ def one_size(size: int, *, render_delay: float = 2.0) -> dict[str, Any]:
     data = {"reports": reports, "credentials": {"bench-ABC": PARTNER_SECRET}}
     with ExpensifySimulator(data=data, rates=list(EXPENSIFY_RULES), render_delay=render_delay) as sim:
         sim.state.clock = clock
-        limiter = RateLimiter("expensify:bench-ABC", backend=MemoryBackend(), clock=clock, sleep=clock.sleep)
+        limiter = RateLimiter(
+            "expensify:bench-ABC", backend=MemoryBackend(clock=clock), sleep=clock.sleep
+        )
         client = ExpensifyClient(
             base_url=sim.base_url,
             partner_user_id="bench-ABC",

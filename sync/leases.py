@@ -1,41 +1,33 @@
-"""Named leases in the database: one sync run per company at a time, across every worker."""
+"""Run leases: one sync run per company at a time, across every worker (connector.coordination).
+
+Database rows on the database's clock, whatever REDIS_URL says: the lease guards rows in that
+same database, and operators' tools (health, the upgrade pause) read it there.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 import uuid
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
-
-from connector.models import Lease
+from connector.coordination import database_backend
 
 
 def new_holder() -> str:
+    """A holder name unique to this worker and call: host, process and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def acquire(key: str, *, holder: str, seconds: float) -> bool:
     """Take the lease if free or expired; True when `holder` now has it."""
-    now = timezone.now()
-    until = now + dt.timedelta(seconds=seconds)
-    taken = Lease.objects.filter(key=key).filter(expires_at__lt=now).update(holder=holder, expires_at=until)
-    if taken:
-        return True
-    try:
-        with transaction.atomic():
-            Lease.objects.create(key=key, holder=holder, expires_at=until)
-    except IntegrityError:
-        return False
-    return True
+    return database_backend().claim(key, holder=holder, seconds=seconds)
 
 
 def renew(key: str, *, holder: str, seconds: float) -> bool:
-    until = timezone.now() + dt.timedelta(seconds=seconds)
-    return bool(Lease.objects.filter(key=key, holder=holder).update(expires_at=until))
+    """Extend `holder`'s lease to `seconds` from now; False when it no longer holds it."""
+    return database_backend().renew(key, holder=holder, seconds=seconds)
 
 
 def release(key: str, *, holder: str) -> None:
-    Lease.objects.filter(key=key, holder=holder).delete()
+    """Give the lease up, if `holder` still has it."""
+    database_backend().release(key, holder=holder)

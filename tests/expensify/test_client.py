@@ -329,13 +329,15 @@ def test_plus_signs_in_the_template_arrive_intact(sim, make_client, monkeypatch)
 
 
 class BrokenStore:
-    def try_acquire(self, key, now, rules, hold):
+    name = "broken"
+
+    def pace(self, key, rules, hold):
         raise ConnectionRefusedError("redis is down")
 
-    def release(self, key, token, at):
+    def paced(self, key, token):
         raise ConnectionRefusedError("redis is down")
 
-    def block_until(self, key, until):
+    def block(self, key, seconds):
         raise ConnectionRefusedError("redis is down")
 
 
@@ -372,7 +374,7 @@ def test_429_stays_a_typed_error_when_the_limiter_store_is_down(sim, make_client
     from connector.expensify.pacing import MemoryBackend
 
     class PenaltyFails(MemoryBackend):
-        def block_until(self, key, until):
+        def block(self, key, seconds):
             raise ConnectionRefusedError("redis is down")
 
     sim_control(sim, "/_sim/faults", {"next": [{"kind": "429", "retry_after": 0.1}]})

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,46 +74,57 @@ def test_requests_in_flight_count_as_now():
     assert wait_needed([0.0, 1.0], 50.0, EXPENSIFY_RULES, in_flight=2) == 0.0
 
 
-def in_flight_semantics(backend: ThrottleBackend, key: str) -> None:
+def in_flight_semantics(make: Callable[[FakeClock], ThrottleBackend], key: str) -> None:
     """Five requests sent at t=0 and still unanswered at t=20 keep the window full."""
     rules = EXPENSIFY_RULES
-    tokens = [backend.try_acquire(key, 0.0 + T0, rules, 180.0)[1] for _ in range(5)]
+    clock = FakeClock(T0)
+    backend = make(clock)
+    tokens = [backend.pace(key, rules, 180.0)[1] for _ in range(5)]
     assert all(tokens)
-    wait, token = backend.try_acquire(key, 20.0 + T0, rules, 180.0)
+    clock.now = T0 + 20.0
+    wait, token = backend.pace(key, rules, 180.0)
     assert wait == pytest.approx(10.0) and token == ""
+    clock.now = T0 + 21.0
     for token in tokens:
-        backend.release(key, token, 21.0 + T0)  # answered at t=21: counted there
-    wait, _ = backend.try_acquire(key, 25.0 + T0, rules, 180.0)
+        backend.paced(key, token)  # answered at t=21: counted there
+    clock.now = T0 + 25.0
+    wait, _ = backend.pace(key, rules, 180.0)
     assert wait == pytest.approx(6.0)
     # A worker that died mid-request: its entry stops counting as "now" after `hold`.
     other = key + "-dead"
+    clock.now = T0
     for _ in range(5):
-        backend.try_acquire(other, 0.0 + T0, rules, 30.0)
-    assert backend.try_acquire(other, 29.0 + T0, rules, 30.0)[0] > 0
-    assert backend.try_acquire(other, 31.0 + T0, rules, 30.0)[0] == 0.0
+        backend.pace(other, rules, 30.0)
+    clock.now = T0 + 29.0
+    assert backend.pace(other, rules, 30.0)[0] > 0
+    clock.now = T0 + 31.0
+    assert backend.pace(other, rules, 30.0)[0] == 0.0
 
 
 T0 = 1_800_000_000.0
 
 
 def test_in_flight_requests_in_memory():
-    in_flight_semantics(MemoryBackend(), "k")
+    in_flight_semantics(lambda clock: MemoryBackend(clock=clock), "k")
 
 
 @pytest.mark.django_db
 def test_in_flight_requests_in_the_database():
-    in_flight_semantics(DatabaseBackend(), "k")
+    in_flight_semantics(lambda clock: DatabaseBackend(clock=clock), "k")
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set")
 def test_in_flight_requests_in_redis():
-    in_flight_semantics(RedisBackend.from_url(settings.REDIS_URL), f"k-{uuid.uuid4().hex}")
+    in_flight_semantics(
+        lambda clock: RedisBackend.from_url(settings.REDIS_URL, clock=clock), f"k-{uuid.uuid4().hex}"
+    )
 
 
-def run_limiter(backend: ThrottleBackend, count: int, key: str) -> tuple[list[float], FakeClock]:
+def run_limiter(
+    make: Callable[[FakeClock], ThrottleBackend], count: int, key: str
+) -> tuple[list[float], FakeClock]:
     clock = FakeClock()
-    limiter = RateLimiter(key, backend=backend, rules=EXPENSIFY_RULES, margin=0.0,
-                          clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(key, backend=make(clock), rules=EXPENSIFY_RULES, margin=0.0, sleep=clock.sleep)
     sent = []
     for _ in range(count):
         with limiter.slot():
@@ -126,7 +138,7 @@ def assert_real_limits(sent: list[float]) -> None:
 
 
 def test_memory_limiter_keeps_the_real_expensify_figures():
-    sent, _ = run_limiter(MemoryBackend(), 45, "k")
+    sent, _ = run_limiter(lambda clock: MemoryBackend(clock=clock), 45, "k")
     assert_real_limits(sent)
     # 45 requests need two full minutes of windows, and not much more.
     assert 120.0 <= sent[-1] - sent[0] <= 130.0
@@ -134,7 +146,7 @@ def test_memory_limiter_keeps_the_real_expensify_figures():
 
 def test_acquire_returns_the_seconds_waited_and_penalize_pushes_the_next_slot():
     clock = FakeClock()
-    limiter = RateLimiter("k", backend=MemoryBackend(), margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter("k", backend=MemoryBackend(clock=clock), margin=0.0, sleep=clock.sleep)
     with limiter.slot() as waited:
         assert waited == 0.0
     limiter.penalize(30.0)
@@ -144,7 +156,7 @@ def test_acquire_returns_the_seconds_waited_and_penalize_pushes_the_next_slot():
 
 @pytest.mark.django_db
 def test_database_limiter_keeps_the_real_expensify_figures():
-    sent, _ = run_limiter(DatabaseBackend(), 25, "db-key")
+    sent, _ = run_limiter(lambda clock: DatabaseBackend(clock=clock), 25, "db-key")
     assert_real_limits(sent)
     # Old rows are pruned as the windows move on; nothing stays in flight.
     assert ThrottleEvent.objects.filter(key="db-key").count() <= 21
@@ -154,7 +166,7 @@ def test_database_limiter_keeps_the_real_expensify_figures():
 @pytest.mark.django_db
 def test_database_limiter_penalty():
     clock = FakeClock()
-    limiter = RateLimiter("db-pen", backend=DatabaseBackend(), margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter("db-pen", backend=DatabaseBackend(clock=clock), margin=0.0, sleep=clock.sleep)
     limiter.penalize(12.0)
     with limiter.slot() as waited:
         assert waited >= 12.0
@@ -165,24 +177,28 @@ needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is no
 
 @needs_redis
 def test_redis_limiter_keeps_the_real_expensify_figures():
-    backend = RedisBackend.from_url(settings.REDIS_URL)
-    sent, _ = run_limiter(backend, 25, f"test-{uuid.uuid4().hex}")
+    sent, _ = run_limiter(
+        lambda clock: RedisBackend.from_url(settings.REDIS_URL, clock=clock), 25, f"test-{uuid.uuid4().hex}"
+    )
     assert_real_limits(sent)
 
 
 @needs_redis
 def test_redis_limiter_penalty():
     clock = FakeClock()
-    limiter = RateLimiter(f"pen-{uuid.uuid4().hex}", backend=RedisBackend.from_url(settings.REDIS_URL),
-                          margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(f"pen-{uuid.uuid4().hex}",
+                          backend=RedisBackend.from_url(settings.REDIS_URL, clock=clock),
+                          margin=0.0, sleep=clock.sleep)
     limiter.penalize(7.0)
     with limiter.slot() as waited:
         assert waited >= 7.0
 
 
 @pytest.mark.django_db
-def test_shared_limiter_picks_the_backend_from_settings(settings):
+def test_shared_limiter_picks_the_backend_from_settings(settings, monkeypatch):
     settings.REDIS_URL = ""
+    # A database other processes can open (the in-memory test SQLite cannot): the database.
+    monkeypatch.setattr("connector.coordination.database_is_private", lambda: False)
     assert isinstance(shared_limiter("p").backend, DatabaseBackend)
     settings.REDIS_URL = "redis://127.0.0.1:6379/3"
     assert isinstance(shared_limiter("p").backend, RedisBackend)
@@ -264,7 +280,7 @@ def test_processes_sharing_the_database_limiter_on_a_sqlite_file(tmp_path):
 def test_sqlite_database_is_locked_is_retried_briefly(monkeypatch):
     from django.db import OperationalError
 
-    monkeypatch.setattr("connector.expensify.pacing.time.sleep", lambda s: None)
+    monkeypatch.setattr("connector.coordination.database.time.sleep", lambda s: None)
     attempts = []
 
     def step() -> float:
@@ -291,7 +307,7 @@ def test_other_database_errors_are_not_retried():
 @given(gaps=st.lists(st.floats(min_value=0, max_value=15, allow_nan=False), min_size=1, max_size=60))
 def test_any_arrival_pattern_stays_within_the_real_figures(gaps):
     clock = FakeClock()
-    limiter = RateLimiter("k", backend=MemoryBackend(), margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter("k", backend=MemoryBackend(clock=clock), margin=0.0, sleep=clock.sleep)
     sent = []
     for gap in gaps:
         clock.now += gap  # the caller's own pause between requests

@@ -20,7 +20,7 @@ from tests.sage100.conftest import fast_policy, make_entry, make_settings, set_f
 
 @pytest.fixture
 def slots() -> WriteSlots:
-    return WriteSlots("ABC", 2, lease_seconds=30, backend="local")
+    return WriteSlots("ABC", 2, lease_seconds=30, backend="memory")
 
 
 def test_record_locked_then_posted(gateway: SageGateway, sim: SageSimulator, slots: WriteSlots) -> None:
@@ -115,7 +115,7 @@ def test_late_commit_after_client_timeout_gives_one_entry(sim: SageSimulator, tr
         make_entry(reference="EXP LATE"),
         idempotency_key="k-late",
         policy=fast_policy(),
-        slots=WriteSlots("ABC", 2, backend="local"),
+        slots=WriteSlots("ABC", 2, backend="memory"),
     )
     threading.Event().wait(0.5)  # let the slow first request finish on the simulator
     assert outcome.result.entry_no == "000001"

@@ -54,7 +54,7 @@ def test_no_secret_anywhere(sim: SageSimulator, transport: str, captured: Everyt
         make_entry(),
         idempotency_key="k-secret",
         policy=fast_policy(),
-        slots=WriteSlots("ABC", 1, backend="local"),
+        slots=WriteSlots("ABC", 1, backend="memory"),
     )
     set_faults(sim, {"faults": [{"fault": "timeout_after"}, {"fault": "unavailable", "ops": "read"}]})
     for call in (

@@ -14,7 +14,7 @@ from tests.sage100.conftest import fast_policy, make_entry, set_faults, stats
 
 @pytest.fixture
 def slots() -> WriteSlots:
-    return WriteSlots("ABC", 2, lease_seconds=30, backend="local")
+    return WriteSlots("ABC", 2, lease_seconds=30, backend="memory")
 
 
 def test_a_clean_post_was_never_unsettled(gateway: SageGateway, slots: WriteSlots) -> None:

@@ -30,7 +30,7 @@ def available_backends() -> list[str]:
     if os.environ.get("REDIS_URL"):
         names.append("redis")
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        names.append("postgres")
+        names.append("database")
     return names
 
 
@@ -68,7 +68,7 @@ def test_default_backend_follows_the_settings() -> None:
     expected = (
         "redis"
         if getattr(django_settings, "REDIS_URL", "")
-        else ("postgres" if connection.vendor == "postgresql" else "local")
+        else ("database" if connection.vendor == "postgresql" else "memory")
     )
     assert default_backend() == expected
 
@@ -82,7 +82,7 @@ def test_effective_limit(company: Any) -> None:
 
 
 def test_acquire_times_out_with_too_many_writes() -> None:
-    slots = WriteSlots("ZZ1", 1, backend="local")
+    slots = WriteSlots("ZZ1", 1, backend="memory")
     with slots.acquire(timeout=1):
         with pytest.raises(SageTransientError) as info:
             with slots.acquire(timeout=0.05):
@@ -95,7 +95,7 @@ def test_acquire_times_out_with_too_many_writes() -> None:
 def test_threads_never_exceed_the_limit(sim: SageSimulator) -> None:
     # The simulator allows 10 at once: only the connector's own slots keep it at 2.
     set_faults(sim, {"writeLatency": 0.03, "maxConcurrentWrites": {"ABC": 10}})
-    slots = WriteSlots("ABC", LIMIT, backend="local", poll_seconds=0.005)
+    slots = WriteSlots("ABC", LIMIT, backend="memory", poll_seconds=0.005)
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -136,7 +136,7 @@ def test_processes_on_sqlite_are_not_covered() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["redis", "postgres"])
+@pytest.mark.parametrize("backend", ["redis", "database"])
 def test_processes_never_exceed_the_limit(
     backend: str, sim: SageSimulator, transactional_db: None, clean_slots: None
 ) -> None:
@@ -167,7 +167,7 @@ def test_processes_never_exceed_the_limit(
     assert result["overLimit"] == 0
 
 
-@pytest.mark.parametrize("backend", ["redis", "postgres"])
+@pytest.mark.parametrize("backend", ["redis", "database"])
 def test_dead_workers_slot_expires(backend: str, transactional_db: None, clean_slots: None) -> None:
     if backend not in available_backends():
         pytest.skip(f"{backend} is not configured for this run")
@@ -187,7 +187,7 @@ def test_dead_workers_slot_expires(backend: str, transactional_db: None, clean_s
 
 
 def test_local_slot_expires_when_never_released() -> None:
-    slots = WriteSlots("ZZ2", 1, lease_seconds=0.2, backend="local")
+    slots = WriteSlots("ZZ2", 1, lease_seconds=0.2, backend="memory")
     assert slots.try_acquire() is not None  # never released, like a crashed thread
     with pytest.raises(SageTransientError):
         with slots.acquire(timeout=0.02):
@@ -197,14 +197,14 @@ def test_local_slot_expires_when_never_released() -> None:
 
 
 def test_release_frees_only_its_own_slot() -> None:
-    slots = WriteSlots("ZZ3", 1, lease_seconds=0.1, backend="local")
+    slots = WriteSlots("ZZ3", 1, lease_seconds=0.1, backend="memory")
     claim = slots.try_acquire()  # a worker that stopped renewing: its lease runs out
     assert claim is not None
     time.sleep(0.15)
     other = slots.try_acquire()
     assert other is not None
     # The first worker's late release must not free the other worker's slot.
-    slots.backend.release(*claim)
+    slots.backend.release(claim[0], holder=claim[1])
     assert slots.try_acquire() is None
 
 
@@ -224,7 +224,7 @@ def test_postgres_claims_are_visible_inside_a_transaction(db: None) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL lease rows need PostgreSQL")
     # The `db` fixture holds a transaction open: the claim must still be seen by others.
-    slots = WriteSlots("T9V", 1, lease_seconds=5, backend="postgres")
+    slots = WriteSlots("T9V", 1, lease_seconds=5, backend="database")
     seen: list[Any] = []
     with slots.acquire(timeout=1):
         other = threading.Thread(target=lambda: seen.append(slots.try_acquire()))

@@ -29,11 +29,11 @@ TRICKLE_SECONDS = 8.0
 
 
 def backends() -> list[str]:
-    names = ["local"]
+    names = ["memory"]
     if os.environ.get("REDIS_URL"):
         names.append("redis")
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        names.append("postgres")
+        names.append("database")
     return names
 
 
@@ -175,7 +175,7 @@ def test_timeouts_are_clamped(sim: SageSimulator) -> None:
 def test_postgres_renewal_keeps_a_lease_row(transactional_db: None) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("lease rows need PostgreSQL")
-    slots = WriteSlots("T8R", 1, lease_seconds=1.0, backend="postgres")
+    slots = WriteSlots("T8R", 1, lease_seconds=1.0, backend="database")
     with slots.acquire(timeout=1):
         time.sleep(2.5)  # more than two lease lengths
         assert slots.try_acquire() is None

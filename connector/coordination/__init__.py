@@ -1,0 +1,78 @@
+"""One coordination layer: leases, write slots and request pacing shared by every worker.
+
+`get_backend()` is the one rule: REDIS_URL set → Redis, else the database. (An in-memory SQLite
+database can only be opened by this process, the test suite's, so coordination stays in-process
+there too.) Every backend keeps time by the store's clock. Run leases are database rows whatever
+the rule says: they guard rows in that database and operators' tools read them there
+(`sync/leases.py`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from connector.coordination.base import Backend, Rule, horizon, wait_needed
+from connector.coordination.memory import MemoryBackend
+
+_memory = MemoryBackend()
+_lock = threading.Lock()
+
+
+def database_is_private() -> bool:
+    """True for an in-memory SQLite database: no other process can open it."""
+    from django.db import connection
+
+    name = str(connection.settings_dict.get("NAME") or "")
+    return connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
+
+
+def get_backend() -> Backend:
+    """The backend every worker shares: Redis with REDIS_URL, else the database."""
+    from django.conf import settings
+
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        from connector.coordination.redis_backend import RedisBackend
+
+        return RedisBackend.from_url(url)
+    if database_is_private():
+        return _memory
+    return database_backend(own_connection=True)
+
+
+def database_backend(*, own_connection: bool = False) -> Backend:
+    """The database backend; leases on the caller's connection unless `own_connection`.
+
+    Run leases use it whatever REDIS_URL says, on the caller's connection.
+    """
+    from connector.coordination.database import DatabaseBackend
+
+    return DatabaseBackend(own_connection=own_connection)
+
+
+def backend_named(name: str) -> Backend:
+    """A backend by name ('redis', 'database', 'memory'), for tools and tests that pick one."""
+    if name == "redis":
+        from django.conf import settings
+
+        from connector.coordination.redis_backend import RedisBackend
+
+        return RedisBackend.from_url(settings.REDIS_URL)
+    if name == "database":
+        return database_backend(own_connection=True)
+    if name == "memory":
+        return _memory
+    raise ValueError(f"unknown coordination backend {name!r}")
+
+
+__all__ = [
+    "Backend",
+    "MemoryBackend",
+    "Rule",
+    "backend_named",
+    "database_backend",
+    "database_is_private",
+    "get_backend",
+    "horizon",
+    "wait_needed",
+]
