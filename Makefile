@@ -38,6 +38,7 @@ demo: install .env
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test-sqlite: install freemarker
 	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)

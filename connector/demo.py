@@ -57,13 +57,15 @@ def ensure_admin() -> tuple[str, str]:
 
 @transaction.atomic
 def ensure_demo_company() -> Company:
-    from simulators.expensify.demo import (
+    from connector.demo_constants import (
+        DEMO_AGENT_API_KEY,
         DEMO_LABEL,
         DEMO_PARTNER_USER_ID,
         DEMO_PARTNER_USER_SECRET,
+        DEMO_PASSWORD,
         DEMO_POLICY_ID,
+        DEMO_USERNAME,
     )
-    from simulators.sage100.demo import DEMO_AGENT_API_KEY, DEMO_PASSWORD, DEMO_USERNAME
 
     company, _ = Company.objects.update_or_create(
         code="ABC",

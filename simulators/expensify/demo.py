@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-DEMO_PARTNER_USER_ID = "aa_demo_connector_acmefield_com"
-DEMO_PARTNER_USER_SECRET = "demo-partner-secret-7Hq2"
-DEMO_POLICY_ID = "F1E2D3C4B5A69788"
-DEMO_POLICY_NAME = "Acme Field Services"
-DEMO_LABEL = "ml-connector"
+from connector.demo_constants import (
+    DEMO_LABEL,
+    DEMO_PARTNER_USER_ID,
+    DEMO_PARTNER_USER_SECRET,
+    DEMO_POLICY_ID,
+    DEMO_POLICY_NAME,
+)
 
 
 def _policy() -> dict[str, Any]:
@@ -301,5 +303,6 @@ __all__ = [
     "DEMO_PARTNER_USER_ID",
     "DEMO_PARTNER_USER_SECRET",
     "DEMO_POLICY_ID",
+    "DEMO_POLICY_NAME",
     "demo_data",
 ]

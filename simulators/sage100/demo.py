@@ -5,11 +5,22 @@ from __future__ import annotations
 import calendar
 from typing import Any
 
-DEMO_AGENT_API_KEY = "demo-agent-key-7Hq2"
-DEMO_USERNAME = "connector"
-DEMO_PASSWORD = "demo-sage-password-K3v9"
-DEMO_READONLY_USERNAME = "viewer"
-DEMO_READONLY_PASSWORD = "demo-viewer-password-P8s1"
+from connector.demo_constants import (
+    DEMO_AGENT_API_KEY,
+    DEMO_PASSWORD,
+    DEMO_READONLY_PASSWORD,
+    DEMO_READONLY_USERNAME,
+    DEMO_USERNAME,
+)
+
+__all__ = [
+    "DEMO_AGENT_API_KEY",
+    "DEMO_PASSWORD",
+    "DEMO_READONLY_PASSWORD",
+    "DEMO_READONLY_USERNAME",
+    "DEMO_USERNAME",
+    "demo",
+]
 
 
 def fiscal_year(year: int, *, closed_through: int = 0) -> list[dict[str, Any]]:
