@@ -81,10 +81,10 @@ def load(reports: int, events: int) -> float:
             """
             INSERT INTO sync_journalentry (company_id, report_id, idempotency_key, fingerprint, state,
               source_journal, posting_date, reference, comment, sage_entry_no, sage_batch_no, posted_at,
-              created_at)
+              created_at, correction_no)
             SELECT r.company_id, r.id, 'mlc:ABC:' || r.report_id || ':' || r.fingerprint, r.fingerprint,
               'posted', 'GJ', r.approved_on, 'EXP ' || r.report_id, r.report_name,
-              lpad(r.id::text, 6, '0'), lpad((r.id / 10)::text, 5, '0'), now(), now()
+              lpad(r.id::text, 6, '0'), lpad((r.id / 10)::text, 5, '0'), now(), now(), 0
             FROM sync_expensereport r WHERE r.company_id = %s
             """,
             [c],
