@@ -67,7 +67,8 @@ def ensure_demo_company() -> Company:
         DEMO_USERNAME,
     )
 
-    company, _ = Company.objects.update_or_create(
+    # Created once: a restarted demo keeps whatever the operator changed on the company page.
+    company, _ = Company.objects.get_or_create(
         code="ABC",
         defaults={
             "name": "ABC Distribution (demo)",
@@ -108,13 +109,14 @@ def ensure_demo_company() -> Company:
 
 
 def ensure_demo_mappings(company: Company) -> None:
-    """The category and department mappings the demo's finance team set up."""
+    """The category and department mappings the demo's finance team set up: added when missing,
+    never changed (a restarted demo keeps the operator's fixes, e.g. Client Gifts → 6500-00-000)."""
     for category, account in DEMO_CATEGORIES.items():
-        CategoryMapping.objects.update_or_create(
+        CategoryMapping.objects.get_or_create(
             company=company, category=category, defaults={"account": account}
         )
     for department, code in DEMO_DEPARTMENTS.items():
-        TagMapping.objects.update_or_create(
+        TagMapping.objects.get_or_create(
             company=company,
             tag_level=1,
             tag_value=department,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -471,7 +472,76 @@ def test_a_digest_company_is_told_once_a_day_and_a_stop_at_once(
     assert "- 1 failed:" in mailoutbox[0].body
     Company.objects.filter(pk=company.pk).update(blocked_reason="Sage 100 refused the password")
     stopped = SyncRun.objects.create(
-        company=company, trigger="schedule", outcome="failed", finished_at=timezone.now() + dt.timedelta(hours=1)
+        company=company,
+        trigger="schedule",
+        outcome="failed",
+        finished_at=timezone.now() + dt.timedelta(hours=1),
     )
     notify_after_run(stopped)
     assert len(mailoutbox) == 2 and "runs stopped — Sage 100 refused the password" in mailoutbox[1].subject
+
+
+# --- the demo: restarts keep the operator's fixes and the simulators' state ---------------------------
+
+
+def test_demo_setup_again_keeps_an_edited_mapping(db: None) -> None:
+    from connector.demo import ensure_demo_company
+    from mappings.models import CategoryMapping
+
+    company = ensure_demo_company()
+    CategoryMapping.objects.filter(company=company, category="Client Gifts").update(account="6500-00-000")
+    CategoryMapping.objects.filter(company=company, category="Airfare").delete()
+    Company.objects.filter(pk=company.pk).update(schedule_cron="0 7 * * 1-5")
+    ensure_demo_company()
+    accounts = dict(CategoryMapping.objects.filter(company=company).values_list("category", "account"))
+    assert accounts["Client Gifts"] == "6500-00-000"
+    assert accounts["Airfare"] == "6100-00-000"  # a missing one comes back
+    assert Company.objects.get(pk=company.pk).schedule_cron == "0 7 * * 1-5"
+
+
+def test_simulators_restarted_from_their_state_files_keep_reconcile_clean(
+    fast_clients: None, tmp_path: Any
+) -> None:
+    import json
+
+    from connector.demo import ensure_demo_company
+    from simulators.expensify import __main__ as expensify_main
+    from simulators.expensify.demo import demo_data
+    from simulators.expensify.server import ExpensifySimulator
+    from simulators.sage100 import __main__ as sage_main
+    from simulators.sage100.demo import demo
+    from simulators.sage100.server import SageSimulator
+    from sync.services import RunOptions, reconcile, run_sync
+
+    def wire(expensify: ExpensifySimulator, sage: SageSimulator) -> Company:
+        company = ensure_demo_company()
+        company.expensify.base_url = expensify.base_url
+        company.expensify.save()
+        company.sage.base_url = sage.base_url
+        company.sage.save()
+        return Company.objects.get(pk=company.pk)
+
+    with ExpensifySimulator(data=demo_data(), rates=[(1000, 1.0)], render_delay=0) as expensify:
+        sage = SageSimulator(demo()).start()
+        try:
+            run_sync(company=wire(expensify, sage), options=RunOptions(trigger="command", actor="test"))
+            kept_expensify = expensify_main.snapshot(expensify.state)
+            kept_sage = sage_main.snapshot(sage.book)
+        finally:
+            sage.stop()
+    assert json.loads(kept_sage)["ABC"]["entries"], "nothing was posted to keep"
+    # A restart: fresh simulators with the demo data, then the kept state.
+    with ExpensifySimulator(data=demo_data(), rates=[(1000, 1.0)], render_delay=0) as expensify:
+        sage = SageSimulator(demo()).start()
+        try:
+            expensify.state.load(json.loads(kept_expensify))
+            sage_main.restore(sage.book, json.loads(kept_sage))
+            company = wire(expensify, sage)
+            rows = reconcile(company=company)
+            second = run_sync(company=company, options=RunOptions(trigger="command", actor="test"))
+            again = reconcile(company=company)
+        finally:
+            sage.stop()
+    assert rows and all(row.ok for row in rows), [r for r in rows if not r.ok]
+    assert second.reports_posted == 0
+    assert all(row.ok for row in again) and len(again) == len(rows)

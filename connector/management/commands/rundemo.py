@@ -28,6 +28,16 @@ def wait_for(url: str, what: str, seconds: float = 20.0) -> None:
     raise CommandError(f"The {what} did not start on {url} within {seconds:.0f} s (is the port taken?).")
 
 
+INTENDED = """
+  Two reports wait for you on purpose, to show how a fix works (docs/demo.md walks through it):
+  - R03OffS1te22 needs a mapping: category "Team Offsite" has none. The report's page links to the
+    mapping form, prefilled; save it (e.g. 6100-00-000), then press Replay on the report.
+  - R04G1fts0Nov failed: "Client Gifts" maps to 6900-00-000, retired (inactive) in Sage. Change the
+    mapping to 6500-00-000 from the link on the report's page, then Replay.
+  Your fixes stay: restarting the demo never overwrites a mapping you changed.
+"""
+
+
 class Command(BaseCommand):
     help = "Run the whole demo: Expensify and Sage 100 simulators, a first sync, qcluster and the admin."
 
@@ -45,12 +55,34 @@ class Command(BaseCommand):
             children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
 
         try:
+            # The simulators keep their state under var/: a restarted demo still finds in Sage what it
+            # posted and in Expensify what it marked, so `reconcile` stays clean.
+            state = settings.VAR_DIR / "simulators"
             spawn(
                 "expensify-simulator",
-                [python, "-m", "simulators.expensify", "--demo", "--port", str(EXPENSIFY_PORT)],
+                [
+                    python,
+                    "-m",
+                    "simulators.expensify",
+                    "--demo",
+                    "--port",
+                    str(EXPENSIFY_PORT),
+                    "--state",
+                    str(state / "expensify.json"),
+                ],
             )
             spawn(
-                "sage100-simulator", [python, "-m", "simulators.sage100", "--demo", "--port", str(SAGE_PORT)]
+                "sage100-simulator",
+                [
+                    python,
+                    "-m",
+                    "simulators.sage100",
+                    "--demo",
+                    "--port",
+                    str(SAGE_PORT),
+                    "--state",
+                    str(state / "sage100.json"),
+                ],
             )
             wait_for(f"http://127.0.0.1:{EXPENSIFY_PORT}/_sim/marks", "Expensify simulator")
             wait_for(f"http://127.0.0.1:{SAGE_PORT}/_sim/stats", "Sage 100 simulator")
@@ -61,8 +93,8 @@ class Command(BaseCommand):
             try:
                 call_command("sync", company=["ABC"], stdout=self.stdout)
             except CommandError as exc:
-                # Expected in the demo: one report needs a mapping, one fails on a retired account.
                 self.stdout.write(f"  ({exc})")
+            self.stdout.write(INTENDED)
             call_command("ensure_schedules", stdout=self.stdout)
             if options["no_serve"]:
                 return
