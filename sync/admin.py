@@ -147,16 +147,23 @@ class ExpenseReportAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[ExpenseReport], search_term: str
     ) -> tuple[QuerySet[ExpenseReport], bool]:
+        """Reports whose ID or employee, or one of whose expenses' transaction ID or merchant, holds
+        the term: two indexed lookups joined by a UNION (trigram indexes on PostgreSQL)."""
         term = partial_search(search_term)
         if not term:
             return queryset, False
         if len(term) < 3:
-            match = Q(report_id__startswith=term) | Q(employee_email__istartswith=term)
+            reports = ExpenseReport.objects.filter(
+                Q(report_id__startswith=term) | Q(employee_email__istartswith=term)
+            )
             expenses = Expense.objects.filter(transaction_id__startswith=term)
         else:
-            match = Q(report_id__icontains=term) | Q(employee_email__icontains=term)
+            reports = ExpenseReport.objects.filter(
+                Q(report_id__icontains=term) | Q(employee_email__icontains=term)
+            )
             expenses = Expense.objects.filter(Q(transaction_id__icontains=term) | Q(merchant__icontains=term))
-        return queryset.filter(match | Q(pk__in=expenses.values("report_id"))), False
+        found = reports.order_by().values("pk").union(expenses.order_by().values("report_id"))
+        return queryset.filter(pk__in=found), False
 
     @admin.display(description="Company", ordering="company__code")
     def company_code(self, obj: ExpenseReport) -> str:

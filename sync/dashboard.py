@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncWeek
 from django.urls import reverse
@@ -199,45 +200,66 @@ def week_starts(now: dt.datetime, weeks: int = CHART_WEEKS) -> list[dt.date]:
 
 
 def weekly_history(companies: list[Company], now: dt.datetime) -> dict[int, dict[str, list[Week]]]:
-    """Posted amounts (per currency) and failures per week for the last CHART_WEEKS weeks (two queries)."""
+    """Posted amounts (per currency) and failures per week for the last CHART_WEEKS weeks.
+
+    The weeks before this one are closed: they are read once and cached for an hour (two grouped
+    queries over eleven weeks); this week is read on every request (two queries over days)."""
     starts = week_starts(now)
-    since = timezone.make_aware(dt.datetime.combine(starts[0], dt.time()))
     ids = [c.pk for c in companies]
-    posted = (
-        _posted(ids, since)
-        .annotate(week=TruncWeek("posted_at"))
-        .values("company_id", "report__currency", "week")
-        .annotate(cents=Sum("lines__debit_cents"))
-    )
-    failures = (
-        AuditEvent.objects.filter(company_id__in=ids, action__in=FAILURE_ACTIONS, at__gte=since)
-        .annotate(week=TruncWeek("at"))
-        .values("company_id", "week")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    key = f"cockpit:weeks:{starts[0]}:{','.join(map(str, ids))}"
+    closed = cache.get(key)
+    if closed is None:
+        closed = _week_rows(ids, _aware(starts[0]), _aware(starts[-1]))
+        cache.set(key, closed, CLOSED_WEEKS_CACHE_SECONDS)
+    current = _week_rows(ids, _aware(starts[-1]), None)
     found: dict[int, dict[str, dict[dt.date, Week]]] = {c.pk: {} for c in companies}
-
-    def week_of(company_id: int, currency: str, value: Any) -> Week | None:
-        day = value.date() if isinstance(value, dt.datetime) else value
-        if day not in starts:
-            return None
-        weeks = found[company_id].setdefault(currency, {d: Week(d) for d in starts})
-        return weeks[day]
-
-    for row in posted:
-        week = week_of(row["company_id"], row["report__currency"], row["week"])
-        if week is not None:
-            week.posted_cents += row["cents"] or 0
-    for row in failures:
-        company = next(c for c in companies if c.pk == row["company_id"])
-        week = week_of(row["company_id"], company.home_currency, row["week"])
-        if week is not None:
-            week.failures += row["n"]
+    home = {c.pk: c.home_currency for c in companies}
+    for company_id, currency, day, cents, failures in [*closed, *current]:
+        if day not in starts or company_id not in found:
+            continue
+        weeks = found[company_id].setdefault(currency or home[company_id], {d: Week(d) for d in starts})
+        weeks[day].posted_cents += cents
+        weeks[day].failures += failures
     return {
         company_id: {currency: [weeks[d] for d in starts] for currency, weeks in by_currency.items()}
         for company_id, by_currency in found.items()
     }
+
+
+CLOSED_WEEKS_CACHE_SECONDS = 3600
+
+
+def _aware(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def _week_of(value: Any) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _week_rows(
+    ids: list[int], since: dt.datetime, until: dt.datetime | None
+) -> list[tuple[int, str, dt.date, int, int]]:
+    """(company, currency or "" for failures, week start, posted cents, failures) between two times."""
+    posted = _posted(ids, since)
+    failures = AuditEvent.objects.filter(company_id__in=ids, action__in=FAILURE_ACTIONS, at__gte=since)
+    if until is not None:
+        posted = posted.filter(posted_at__lt=until)
+        failures = failures.filter(at__lt=until)
+    rows: list[tuple[int, str, dt.date, int, int]] = [
+        (row["company_id"], row["report__currency"], _week_of(row["week"]), row["cents"] or 0, 0)
+        for row in posted.annotate(week=TruncWeek("posted_at"))
+        .values("company_id", "report__currency", "week")
+        .annotate(cents=Sum("lines__debit_cents"))
+    ]
+    rows += [
+        (row["company_id"], "", _week_of(row["week"]), 0, row["n"])
+        for row in failures.annotate(week=TruncWeek("at"))
+        .values("company_id", "week")
+        .annotate(n=Count("id"))
+        .order_by()
+    ]
+    return rows
 
 
 def runs_by_company(companies: list[Company]) -> dict[int, dict[str, Any]]:

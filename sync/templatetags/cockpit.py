@@ -119,3 +119,70 @@ def week_chart(weeks: list[Week], currency: str) -> Chart:
         currency=currency,
         empty=not any(w.posted_cents or w.failures for w in weeks),
     )
+
+
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+@register.inclusion_tag("admin/date_hierarchy.html")
+def quick_date_hierarchy(cl: Any) -> dict[str, Any]:
+    """The admin's date drill-down without its SELECT DISTINCT over every matching row: years from
+    the first and last date (two index lookups), then the twelve months, then the days."""
+    import calendar
+
+    from django.db.models import Max, Min
+
+    field = cl.date_hierarchy
+    params = cl.get_filters_params()
+    year, month, day = (params.get(f"{field}__{part}") for part in ("year", "month", "day"))
+    year, month, day = (v[-1] if isinstance(v, list) else v for v in (year, month, day))
+
+    def link(**parts: Any) -> str:
+        remove = [f"{field}__{p}" for p in ("year", "month", "day") if p not in parts]
+        return str(cl.get_query_string({f"{field}__{k}": v for k, v in parts.items()}, remove))
+
+    if year and month and day:
+        return {
+            "show": True,
+            "back": {"link": link(year=year, month=month), "title": f"{MONTHS[int(month) - 1]} {year}"},
+            "choices": [{"title": f"{int(day)} {MONTHS[int(month) - 1]} {year}"}],
+        }
+    if year and month:
+        days = calendar.monthrange(int(year), int(month))[1]
+        return {
+            "show": True,
+            "back": {"link": link(year=year), "title": str(year)},
+            "choices": [
+                {"link": link(year=year, month=month, day=d), "title": str(d)} for d in range(1, days + 1)
+            ],
+        }
+    if year:
+        return {
+            "show": True,
+            "back": {"link": link(), "title": "All dates"},
+            "choices": [{"link": link(year=year, month=m), "title": MONTHS[m - 1][:3]} for m in range(1, 13)],
+        }
+    bounds = cl.queryset.order_by().aggregate(first=Min(field), last=Max(field))
+    if bounds["first"] is None:
+        return {"show": False}
+    return {
+        "show": True,
+        "back": None,
+        "choices": [
+            {"link": link(year=y), "title": str(y)}
+            for y in range(bounds["first"].year, bounds["last"].year + 1)
+        ],
+    }
