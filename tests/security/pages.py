@@ -10,11 +10,20 @@ from django.urls import NoReverseMatch, reverse
 
 # Views that are not per-object change/delete/history pages but exist per object.
 PER_OBJECT_EXTRAS = {
-    "connector.company": ("admin:connector_company_policy_data",),
-    "sync.expensereport": ("admin:sync_expensereport_preview",),
+    "connector.company": (
+        "admin:connector_company_policy_data",
+        "admin:connector_company_refresh_chart",
+        "admin:connector_company_sync_now",
+    ),
+    "sync.expensereport": (
+        "admin:sync_expensereport_preview",
+        "admin:sync_expensereport_replay",
+        "admin:sync_expensereport_accept_change",
+        "admin:sync_expensereport_lookup",
+    ),
 }
 # Views that exist per model beyond changelist and add.
-PER_MODEL_EXTRAS = ("import", "export")
+PER_MODEL_EXTRAS = ("import", "export", "download", "agent_docs")
 
 
 @dataclass(frozen=True)
