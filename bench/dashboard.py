@@ -40,7 +40,8 @@ def spread(reports: int) -> float:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE sync_journalentry SET posted_at = posting_date + make_interval(hours => 6 + mod(id, 12))"
+            "UPDATE sync_journalentry "
+            "SET posted_at = posting_date + make_interval(hours => (6 + mod(id, 12))::int)"
         )
         cursor.execute(
             """

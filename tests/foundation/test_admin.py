@@ -545,3 +545,105 @@ def test_simulators_restarted_from_their_state_files_keep_reconcile_clean(
     assert rows and all(row.ok for row in rows), [r for r in rows if not r.ok]
     assert second.reports_posted == 0
     assert all(row.ok for row in again) and len(again) == len(rows)
+
+
+# --- the report page's actions, the queued page, search and downloads ---------------------------------
+
+
+def test_accept_change_needs_a_reason_that_goes_into_the_audit(demo_synced: Company) -> None:
+    report = ExpenseReport.objects.get(report_id="R00X9oNOn2MO")
+    ExpenseReport.objects.filter(pk=report.pk).update(state="changed", change_summary="total 1 → 2")
+    client = staff_client(OPERATOR)
+    url = f"/admin/sync/expensereport/{report.pk}/accept-change/"
+    page = client.get(url).content.decode()
+    assert "total 1 → 2" in page and "Why Sage stays as posted" in page
+    assert client.post(url, {"reason": ""}).status_code == 200  # refused: a reason is needed
+    assert ExpenseReport.objects.get(pk=report.pk).state == "changed"
+    assert client.post(url, {"reason": "receipt fixed after the close"}).status_code == 302
+    assert ExpenseReport.objects.get(pk=report.pk).state == "exported"
+    event = AuditEvent.objects.get(report=report, action="change_accepted")
+    assert event.message == "receipt fixed after the close" and event.actor == "admin:operator-user"
+
+
+def test_replay_button_queues_and_the_queued_page_follows_the_task_to_its_run(
+    demo_synced: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_q.conf import Conf
+
+    from mappings.models import CategoryMapping
+
+    CategoryMapping.objects.filter(company=demo_synced, category="Client Gifts").update(account="6500-00-000")
+    report = ExpenseReport.objects.get(report_id="R04G1fts0Nov")
+    client = staff_client(OPERATOR)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    queued = client.post(f"/admin/sync/expensereport/{report.pk}/replay/")
+    assert queued.status_code == 302 and "/admin/sync/syncrun/queued/" in queued["Location"]
+    waiting = client.get(queued["Location"]).content.decode()
+    assert "Queued: waiting for a worker" in waiting and 'http-equiv="refresh"' in waiting
+    assert ExpenseReport.objects.get(pk=report.pk).state == "failed"  # nothing ran in the request
+    # A worker runs it (here: the task function itself, as django-q2 would).
+    from django_q.models import Task
+
+    from sync.tasks import replay_reports
+
+    result = replay_reports(demo_synced.pk, ["R04G1fts0Nov"], "admin:operator-user")
+    task_id = queued["Location"].rstrip("/").rsplit("/", 1)[-1]
+    now = timezone.now()
+    Task.objects.create(
+        id=task_id,
+        name="replay",
+        func="sync.tasks.replay_reports",
+        started=now,
+        stopped=now,
+        success=True,
+        result=result,
+    )
+    done = client.get(queued["Location"])
+    run = SyncRun.objects.filter(trigger="replay").get()
+    assert done.status_code == 302 and done["Location"] == f"/admin/sync/syncrun/{run.pk}/change/"
+    assert ExpenseReport.objects.get(pk=report.pk).state == "exported"
+
+
+def test_partial_search_finds_reports_by_merchant_employee_and_part_of_an_id(demo_synced: Company) -> None:
+    client = staff_client(OPERATOR)
+
+    def found(term: str, url: str = "/admin/sync/expensereport/") -> str:
+        return client.get(url, {"q": term}).content.decode()
+
+    assert "R03OffS1te22" in found("navarro") and "R00X9oNOn2MO" not in found("navarro")
+    assert "R03OffS1te22" in found("OffS1te") and "R03OffS1te22" in found("sam.okafor")
+    assert "R03OffS1te22" in found("okafor", "/admin/audit/auditevent/")
+    assert "R04G1fts0Nov" not in found("okafor", "/admin/audit/auditevent/")
+
+
+def test_downloads_stream_the_filtered_rows_as_csv_and_xlsx(demo_synced: Company) -> None:
+    import csv
+    import io
+
+    import openpyxl
+
+    client = staff_client(OPERATOR)
+    response = client.get(
+        "/admin/sync/expensereport/download/", {"format": "csv", "state__exact": "exported"}
+    )
+    assert response.status_code == 200 and response.streaming
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"Posted and marked exported"}
+    assert all(r["total"].count(".") == 1 and r["currency"] == "USD" for r in rows)
+    lines = client.get("/admin/sync/journalline/download/", {"format": "xlsx"})
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(lines.streaming_content))).active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:4] == ["company", "report_id", "reference", "posting_date"] and "debit" in header
+    audit = client.get("/admin/audit/auditevent/download/", {"format": "csv", "q": "R03OffS1te22"})
+    text = b"".join(audit.streaming_content).decode()
+    assert "Needs mapping" in text and "R04G1fts0Nov" not in text
+    assert client.get("/admin/audit/auditevent/download/", {"format": "pdf"}).status_code == 302
+
+
+def test_journal_entry_page_shows_money_with_currency_and_a_totals_row(demo_synced: Company) -> None:
+    from sync.models import JournalEntry
+
+    entry = JournalEntry.objects.filter(report__report_id="R00X9oNOn2MO").get()
+    html = staff_client(OPERATOR).get(f"/admin/sync/journalentry/{entry.pk}/change/").content.decode()
+    assert "1,098.95 USD" in html and 'class="totals-row"' in html and "Total (balanced)" in html
+    assert "Dr " not in html
