@@ -192,6 +192,7 @@ class ExpenseReportAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # 
             buttons.append(("Replay…", reverse(base + "replay", args=[obj.pk]), "replay"))
         if obj.state == S.CHANGED:
             buttons.append(("Accept change…", reverse(base + "accept_change", args=[obj.pk]), "accept"))
+            buttons.append(("Post correction…", reverse(base + "correction", args=[obj.pk]), "correction"))
         buttons.append(("Look up in Sage", reverse(base + "lookup", args=[obj.pk]), "lookup"))
         buttons.append(("Preview the entry", reverse(base + "preview", args=[obj.pk]), "preview"))
         links = format_html_join(
@@ -251,6 +252,7 @@ class ExpenseReportAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # 
                 name="sync_expensereport_accept_change",
             ),
             path("<int:pk>/lookup/", view(self.lookup_view), name="sync_expensereport_lookup"),
+            path("<int:pk>/correction/", view(self.correction_view), name="sync_expensereport_correction"),
         ]
         return custom + super().get_urls()
 
@@ -331,6 +333,37 @@ class ExpenseReportAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # 
             "accept_change.html",
             form=form,
             title=f"Accept the change of {report.report_id}?",
+        )
+
+    def correction_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """GET: the change and a reason box; POST: queue the adjusting entry to the workers."""
+        report = self._report(request, pk)
+        if not self.has_replay_permission(request):
+            raise PermissionDenied
+        back = reverse("admin:sync_expensereport_change", args=[report.pk])
+        if report.state != S.CHANGED:
+            messages.warning(request, f"Report {report.report_id} is {short_state(report.state)}: no change.")
+            return HttpResponseRedirect(back)
+        form = AcceptChangeForm(request.POST or None)
+        form.fields["reason"].label = "Why the correction is posted"
+        if request.method == "POST" and form.is_valid():
+            from sync import tasks
+
+            task_id = tasks.queue_correction(
+                report, actor=actor_of(request), reason=form.cleaned_data["reason"].strip()
+            )
+            url = reverse("admin:sync_syncrun_queued", args=[task_id])
+            messages.success(
+                request,
+                format_html(
+                    'Correction of report {} queued to the workers. <a href="{}">Follow it</a>.',
+                    report.report_id,
+                    url,
+                ),
+            )
+            return HttpResponseRedirect(url)
+        return self._page(
+            request, report, "correction.html", form=form, title=f"Post a correction for {report.report_id}?"
         )
 
     def lookup_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -630,6 +663,7 @@ class JournalLineAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # ty
 
 
 RUN_IN_RESULT = re.compile(r"\[run (\d+)\]")
+REPORT_IN_RESULT = re.compile(r"\[report (\d+)\]")
 
 
 @admin.register(SyncRun)
@@ -686,6 +720,10 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-a
             found = RUN_IN_RESULT.search(result)
             if found:
                 return HttpResponseRedirect(reverse("admin:sync_syncrun_change", args=[found.group(1)]))
+            found = REPORT_IN_RESULT.search(result)
+            if found:
+                messages.info(request, REPORT_IN_RESULT.sub("", result).strip())
+                return HttpResponseRedirect(reverse("admin:sync_expensereport_change", args=[found.group(1)]))
         running = (
             SyncRun.objects.filter(outcome="running").select_related("company").order_by("-started_at")[:5]
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from connector.models import Company
 from sync.models import RunTrigger
 from sync.services import RunOptions, run_sync
@@ -48,6 +50,39 @@ def queue_replay(company: Company, *, report_ids: list[str], actor: str) -> str:
             actor,
             task_name=f"replay {company.code} {', '.join(report_ids)[:60]} ({actor})",
             group=f"replay-{company.code}",
+        )
+    )
+
+
+def post_correction(report_pk: int, actor: str, reason: str) -> str:
+    """Post the adjusting entry of a report changed after posting (queued from the report page)."""
+    from sync.models import ExpenseReport
+    from sync.services.corrections import CorrectionRefused
+    from sync.services.corrections import post_correction as correct
+    from sync.words import short_state
+
+    report = ExpenseReport.objects.select_related("company").filter(pk=report_pk).first()
+    if report is None:
+        return f"report {report_pk} is missing: nothing to correct"
+    try:
+        state = correct(report=report, actor=actor, reason=reason)
+    except CorrectionRefused as exc:
+        return f"correction of report {report.report_id} not posted: {exc} [report {report.pk}]"
+    return f"correction of report {report.report_id}: {short_state(state)} [report {report.pk}]"
+
+
+def queue_correction(report: Any, *, actor: str, reason: str) -> str:
+    """Queue a correction to the workers; returns the django-q2 task id."""
+    from django_q.tasks import async_task
+
+    return str(
+        async_task(
+            "sync.tasks.post_correction",
+            report.pk,
+            actor,
+            reason,
+            task_name=f"correction {report.company.code} {report.report_id} ({actor})",
+            group=f"correction-{report.company.code}",
         )
     )
 

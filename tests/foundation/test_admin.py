@@ -647,3 +647,26 @@ def test_journal_entry_page_shows_money_with_currency_and_a_totals_row(demo_sync
     html = staff_client(OPERATOR).get(f"/admin/sync/journalentry/{entry.pk}/change/").content.decode()
     assert "1,098.95 USD" in html and 'class="totals-row"' in html and "Total (balanced)" in html
     assert "Dr " not in html
+
+
+def test_post_correction_is_queued_with_its_reason_and_comes_back_to_the_report(
+    demo_synced: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)  # the worker runs it inline here
+    report = ExpenseReport.objects.get(report_id="R00X9oNOn2MO")
+    ExpenseReport.objects.filter(pk=report.pk).update(state="changed", change_summary="total 1 → 2")
+    client = staff_client(OPERATOR)
+    page = client.get(f"/admin/sync/expensereport/{report.pk}/change/").content.decode()
+    assert 'data-action="correction"' in page and 'data-action="accept"' in page
+    url = f"/admin/sync/expensereport/{report.pk}/correction/"
+    assert "Why the correction is posted" in client.get(url).content.decode()
+    queued = client.post(url, {"reason": "refund booked in Expensify"})
+    assert queued.status_code == 302
+    back = client.get(queued["Location"])
+    assert back.status_code == 302 and back["Location"] == f"/admin/sync/expensereport/{report.pk}/change/"
+    # Expensify's latest revision is what Sage holds: nothing to post, the change is settled.
+    assert ExpenseReport.objects.get(pk=report.pk).state == "exported"
+    event = AuditEvent.objects.get(report=report, action="change_accepted")
+    assert "refund booked in Expensify" in event.message

@@ -20,6 +20,7 @@ PER_OBJECT_EXTRAS = {
         "admin:sync_expensereport_replay",
         "admin:sync_expensereport_accept_change",
         "admin:sync_expensereport_lookup",
+        "admin:sync_expensereport_correction",
     ),
 }
 # Views that exist per model beyond changelist and add.

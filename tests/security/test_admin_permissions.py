@@ -50,7 +50,7 @@ VIEW_KINDS = {
 }
 # A GET of a POST-only action is refused; a confirmation page with nothing to confirm sends back.
 GET_REFUSED = {"admin:connector_company_sync_now"}
-SENDS_BACK = {"admin:sync_expensereport_accept_change"}
+SENDS_BACK = {"admin:sync_expensereport_accept_change", "admin:sync_expensereport_correction"}
 MAPPINGS = {"mappings.categorymapping", "mappings.tagmapping", "mappings.employeemapping"}
 # Rows the engine or the task queue writes: nobody adds or deletes them by hand.
 WRITTEN_BY_MACHINE = {
