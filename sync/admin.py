@@ -627,7 +627,7 @@ class JournalLineAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # ty
     list_display = ("entry_link", "company_code", "line_no", "account", "debit", "credit", "comment")
     list_filter = ("entry__company",)
     search_fields = ("account",)
-    search_help_text = "An account (or its start), an entry reference or report ID (or part of it)."
+    search_help_text = "A report ID (or part of it), or the start of an account (e.g. 6100)."
     list_select_related = ("entry", "entry__company", "entry__report")
     paginator = CappedCountPaginator
     show_full_result_count = False
@@ -636,12 +636,16 @@ class JournalLineAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # ty
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[JournalLine], search_term: str
     ) -> tuple[QuerySet[JournalLine], bool]:
+        """Lines of the entries whose report ID holds the term (an indexed lookup on reports, then
+        the lines' entry index); a term starting with a digit also matches accounts by their start."""
         term = partial_search(search_term)
         if not term:
             return queryset, False
-        match = Q(account__startswith=term) | Q(entry__report__report_id__startswith=term)
-        if len(term) >= 3:
-            match |= Q(entry__report__report_id__icontains=term)
+        ids = Q(report_id__startswith=term) if len(term) < 3 else Q(report_id__icontains=term)
+        entries = JournalEntry.objects.filter(report__in=ExpenseReport.objects.filter(ids).values("pk"))
+        match = Q(entry__in=entries.values("pk"))
+        if term[0].isdigit():
+            match |= Q(account__startswith=term)
         return queryset.filter(match), False
 
     @admin.display(description="Entry")

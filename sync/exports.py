@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from import_export import fields, resources
@@ -244,7 +245,22 @@ class ExportMixin:
     def download_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied
-        wanted = request.GET.get("format", "csv")
+        wanted = request.GET.get("format")
+        if wanted is None:
+            # No format chosen: a page that offers both, for the rows as filtered.
+            query = request.GET.urlencode()
+            return TemplateResponse(
+                request,
+                "admin/cockpit/download.html",
+                {
+                    **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+                    "title": f"Download {self.model._meta.verbose_name_plural}",  # type: ignore[attr-defined]
+                    "opts": self.model._meta,  # type: ignore[attr-defined]
+                    "links": [
+                        (f"?{query}&format={f}" if query else f"?format={f}", f.upper()) for f in FORMATS
+                    ],
+                },
+            )
         if wanted not in FORMATS:
             messages.error(request, f"Downloads are CSV or XLSX, not {wanted!r}.")
             return HttpResponseRedirect("../")

@@ -175,7 +175,9 @@ def quick_date_hierarchy(cl: Any) -> dict[str, Any]:
             "back": {"link": link(), "title": "All dates"},
             "choices": [{"link": link(year=year, month=m), "title": MONTHS[m - 1][:3]} for m in range(1, 13)],
         }
-    bounds = cl.queryset.order_by().aggregate(first=Min(field), last=Max(field))
+    # The years of the whole table (two index lookups), not of a search's rows (a scan of them).
+    rows = cl.root_queryset if cl.query else cl.queryset
+    bounds = rows.order_by().aggregate(first=Min(field), last=Max(field))
     if bounds["first"] is None:
         return {"show": False}
     return {
