@@ -22,7 +22,8 @@ def parse_retry_after(value: str | None, *, clock: Callable[[], float] = time.ti
     """Retry-After as seconds from now (>= 0), or None when absent or unreadable.
 
     Seconds are ASCII digits only (`str.isdigit()` also accepts '¹' and '٣', which no server
-    means), never negative, NaN or an exponent. An HTTP date counts from `clock()`; a date in the past means 0.
+    means), never negative, NaN or an exponent. An HTTP date counts from `clock()`; a date in
+    the past means 0.
     """
     if value is None:
         return None
