@@ -471,7 +471,53 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 obj.degraded_reason,
                 links,
             )
-        return format_html("Runs {}. {}", "enabled" if obj.enabled else "disabled", links)
+        from sync.dashboard import company_cards
+
+        card = company_cards([obj])[0]
+        return format_html(
+            '<strong class="status-{}">{}</strong><br>Schedule: {}. {}. Last run: {}.<br>{}',
+            card.status_level,
+            card.status,
+            card.schedule_text,
+            card.next_run_text,
+            card.last_run_text,
+            links,
+        )
+
+    @admin.display(description="Segment names")
+    def segment_names_words(self, obj: Company) -> str:
+        return ", ".join(str(n) for n in obj.segment_names or []) or "—"
+
+    @admin.display(description="Required segments")
+    def required_segments_words(self, obj: Company) -> str:
+        return ", ".join(str(n) for n in obj.required_segments or []) or "—"
+
+    @admin.display(description="Schedule")
+    def schedule_words(self, obj: Company) -> str:
+        from sync.words import describe_schedule
+
+        return describe_schedule(obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only: lists in words, not JSON; the schedule as the company says it.
+        words = {
+            "segment_names": "segment_names_words",
+            "required_segments": "required_segments_words",
+            "schedule_kind": "schedule_words",
+        }
+        return [
+            (name, {**options, "fields": tuple(words.get(f, f) for f in options["fields"])})
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields += ("segment_names_words", "required_segments_words", "schedule_words")
+        return fields
 
     def get_urls(self) -> list[Any]:
         custom = [
