@@ -106,7 +106,7 @@ def test_preview_of_an_unmapped_report_names_the_category(synced: Company) -> No
     report = ExpenseReport.objects.get(report_id="R03OffS1te22")
     html = operator().get(f"/admin/sync/expensereport/{report.pk}/preview/").content.decode()
     assert "Team Offsite" in html
-    assert "Needs_mapping" in html
+    assert "Needs mapping" in html  # in words, never the code (issue 12)
 
 
 def test_report_page_shows_expenses_entry_and_audit_timeline(synced: Company) -> None:
