@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
+from connector.mask import AccountFormatError, AccountMask
 from connector.money import display
-from connector.sage100.mask import AccountFormatError, AccountMask
 from sync.journal.types import (
     _IDS_SHOWN,
     MAPPING_SOURCE_MAX,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, NamedTuple
 
-from connector.sage100.mask import AccountMask
+from connector.mask import AccountMask
 from connector.sage100.types import JournalEntryPayload
 
 EntryShape = Literal["summary", "detail"]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.sage100.mask import parse_mask
+from connector.mask import parse_mask
 from sync import journal
 from sync import text as text_module
 from sync.journal import (
