@@ -40,11 +40,14 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
+# tests/browser and tests/agent_integration (on SQLite) run once, in their own targets.
 test-sqlite: install freemarker
-	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/pytest -n 2 --ignore=tests/chaos --ignore=tests/browser \
+	  --ignore=tests/agent_integration $(PYTEST_ARGS)
 
 test-postgres: install freemarker
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 --ignore=tests/chaos $(PYTEST_ARGS)
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 --ignore=tests/chaos \
+	  --ignore=tests/browser $(PYTEST_ARGS)
 
 test: lint test-agent test-browser test-sqlite test-postgres
 

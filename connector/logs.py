@@ -145,8 +145,19 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
+class ForbiddenWithoutTraceback(logging.Filter):
+    """A refused page (HTTP 403) is an answer, not a fault: one line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 __all__ = [
     "MASK",
+    "ForbiddenWithoutTraceback",
     "RedactSecretsFilter",
     "forget_stored_secrets",
     "redact",

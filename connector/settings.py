@@ -197,7 +197,10 @@ if LOG_FORMAT not in {"plain", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "connector.logs.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "connector.logs.RedactSecretsFilter"},
+        "forbidden": {"()": "connector.logs.ForbiddenWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "connector.ops.logformat.JsonLinesFormatter"},
@@ -210,6 +213,7 @@ LOGGING = {
         "django_q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True},
         # One line per HTTP request is noise at INFO; LOG_LEVEL=DEBUG still shows them.
         "httpx": {"level": envstr("HTTPX_LOG_LEVEL", "WARNING"), "propagate": True},
+        "django.request": {"filters": ["forbidden"], "propagate": True},
     },
 }
 
@@ -218,3 +222,7 @@ SAGE_MAX_ANSWER_BYTES = envint("SAGE_MAX_ANSWER_BYTES", 10 * 1024 * 1024)
 
 # Largest answer body read from Expensify, in bytes: beyond it a call fails naming this setting.
 EXPENSIFY_MAX_ANSWER_BYTES = envint("EXPENSIFY_MAX_ANSWER_BYTES", 50 * 1024 * 1024)
+
+# Where the admin is reached, for links in emails (e.g. https://connector.example.com); blank:
+# the first CSRF trusted origin or allowed host.
+ADMIN_BASE_URL = envstr("ADMIN_BASE_URL", "").rstrip("/")

@@ -670,3 +670,44 @@ def test_post_correction_is_queued_with_its_reason_and_comes_back_to_the_report(
     assert ExpenseReport.objects.get(pk=report.pk).state == "exported"
     event = AuditEvent.objects.get(report=report, action="change_accepted")
     assert "refund booked in Expensify" in event.message
+
+
+def test_favicon_is_served_not_a_404(client: Client) -> None:
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 301 and answer["Location"].endswith("connector/favicon.svg")
+
+
+@pytest.mark.django_db
+def test_a_refused_page_is_logged_once_without_a_traceback(
+    operator_client: Client, wired_company: Company, caplog
+) -> None:
+    """A 403 is an answer, not a fault: the django.request line stays, its traceback goes."""
+    import logging
+
+    from connector.logs import ForbiddenWithoutTraceback
+
+    handler_filter = ForbiddenWithoutTraceback()
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    keep.addFilter(handler_filter)
+    logger = logging.getLogger("django.request")
+    logger.addHandler(keep)
+    try:
+        answer = operator_client.post(
+            f"/admin/connector/company/{wired_company.pk}/change/",
+            company_form_data(wired_company, sage="x" * 8),
+        )
+    finally:
+        logger.removeHandler(keep)
+    assert answer.status_code == 403
+    forbidden = [r for r in records if getattr(r, "status_code", None) == 403]
+    assert len(forbidden) == 1
+    assert forbidden[0].exc_info is None and not forbidden[0].exc_text
+    from django.conf import settings
+
+    assert "forbidden" in settings.LOGGING["loggers"]["django.request"]["filters"]
