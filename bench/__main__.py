@@ -2,7 +2,7 @@
 
     python -m bench                  # everything (SQLite temp file, or PostgreSQL via DATABASE_URL)
     python -m bench --quick          # smaller N: a smoke run in under two minutes
-    python -m bench --only posting   # one benchmark (expensify, posting, overhead, memory, admin)
+    python -m bench --only posting   # one benchmark (expensify, posting, overhead, memory, admin, dashboard)
     python -m bench --no-write       # print only; leave docs/performance.md alone
 
 The table goes between the markers of the section for this database (SQLite or PostgreSQL);
@@ -23,7 +23,7 @@ import time
 
 from bench.harness import ROOT, Row, configure
 
-BENCHES = ("expensify", "posting", "overhead", "memory", "admin")
+BENCHES = ("expensify", "posting", "overhead", "memory", "admin", "dashboard")
 DOC = ROOT / "docs" / "performance.md"
 
 
@@ -112,6 +112,10 @@ def main() -> int:
             from bench import admin_pages
 
             rows += admin_pages.run(args.quick, vendor)
+        elif name == "dashboard":
+            from bench import dashboard
+
+            rows += dashboard.run(args.quick, vendor)
     seconds = time.perf_counter() - started
     command = "python -m bench " + shlex.join(sys.argv[1:])
     table = render(
