@@ -158,7 +158,7 @@ def describe_schedule(company: Company) -> str:
 
 
 # A report's state as a message says it after an action ("R123: exported").
-SHORT_STATES = {
+SHORT_STATES: dict[str, str] = {
     S.NEW: "new",
     S.READY: "ready to post",
     S.POSTING: "posting",
@@ -175,6 +175,7 @@ SHORT_STATES = {
 
 
 def short_state(state: str) -> str:
+    """A report's state in a few words, for messages after an action."""
     return SHORT_STATES.get(state, state.replace("_", " "))
 
 
