@@ -24,7 +24,13 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO,
-        env={**env, "DJANGO_SETTINGS_MODULE": "connector.settings"},
+        # The browser tests' conftest allows sync ORM calls from async code in its process: a
+        # deployment never does, so the child must not inherit it.
+        env={
+            k: v
+            for k, v in {**env, "DJANGO_SETTINGS_MODULE": "connector.settings"}.items()
+            if k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+        },
         capture_output=True,
         text=True,
         timeout=120,
