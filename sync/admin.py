@@ -455,8 +455,6 @@ class ExpenseReportAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # 
 
     @admin.action(description="Replay selected reports (re-read, rebuild, post)", permissions=["replay"])
     def replay_reports(self, request: HttpRequest, queryset: QuerySet[ExpenseReport]) -> None:
-        from sync.services import replay
-
         chosen = list(queryset.select_related("company"))
         skipped = [r.report_id for r in chosen if r.state not in REPLAYABLE_STATES]
         if skipped:
@@ -469,33 +467,24 @@ class ExpenseReportAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # 
         for report in chosen:
             if report.state in REPLAYABLE_STATES:
                 by_company.setdefault(report.company_id, []).append(report)
+        from sync import tasks
+
         for reports in by_company.values():
             company = reports[0].company
-            run = replay(company=company, actor=actor_of(request), report_ids=[r.report_id for r in reports])
-            if run is None:
-                self.message_user(request, f"{company.code}: nothing to replay", messages.WARNING)
-                continue
-            rows = ExpenseReport.objects.filter(pk__in=[r.pk for r in reports]).values_list(
-                "report_id", "state"
+            ids = [r.report_id for r in reports]
+            # Queued to the workers like the report page's button: nothing long runs in a request.
+            task_id = tasks.queue_replay(company, report_ids=ids, actor=actor_of(request))
+            url = reverse("admin:sync_syncrun_queued", args=[task_id])
+            self.message_user(
+                request,
+                format_html(
+                    '{} replay of {} queued to the workers. <a href="{}">Follow its run</a>.',
+                    company.code,
+                    ", ".join(ids),
+                    url,
+                ),
+                messages.SUCCESS,
             )
-            summary = ", ".join(f"{rid}: {short_state(state)}" for rid, state in sorted(rows))
-            level = messages.SUCCESS if run.outcome == "success" else messages.WARNING
-            text = f"{company.code} replay {run.get_outcome_display().lower()} — {summary}"
-            if run.pk:
-                url = reverse("admin:sync_syncrun_change", args=[run.pk])
-                self.message_user(
-                    request,
-                    format_html(
-                        '{}{} (<a href="{}">run {}</a>)',
-                        text,
-                        f" ({run.message})" if run.message else "",
-                        url,
-                        run.pk,
-                    ),
-                    level,
-                )
-            else:
-                self.message_user(request, text + (f" ({run.message})" if run.message else ""), level)
 
     @admin.action(description="Accept change after posting (keep the posted entry)", permissions=["replay"])
     def accept_change(self, request: HttpRequest, queryset: QuerySet[ExpenseReport]) -> None:

@@ -274,6 +274,12 @@ class Spy:
         return SimpleNamespace(outcome="success", message="", pk=None, get_outcome_display=lambda: "Success")
 
 
+class QueueSpy(Spy):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        super().__call__(*args, **kwargs)
+        return "task-id-recorded"
+
+
 @pytest.fixture
 def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
     """The work behind each connector action, replaced by recorders."""
@@ -284,7 +290,9 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
 
     found = {name: Spy() for name in ("queue_sync", "replay", "test_expensify", "test_sage", "refresh")}
     monkeypatch.setattr(sync.tasks, "queue_sync", found["queue_sync"])
-    monkeypatch.setattr(sync.services, "replay", found["replay"])
+    # Replay from the list is queued to the workers, like the report page's button.
+    found["replay"] = QueueSpy()
+    monkeypatch.setattr(sync.tasks, "queue_replay", found["replay"])
     monkeypatch.setattr(connector.expensify.services, "test_expensify_connection", found["test_expensify"])
     monkeypatch.setattr(connector.sage100.services, "test_sage_connection", found["test_sage"])
     monkeypatch.setattr(connector.sage100.services, "refresh_chart", found["refresh"])

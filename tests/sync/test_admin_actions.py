@@ -66,7 +66,18 @@ def test_operator_replays_a_failed_report_after_fixing_its_mapping(synced: Compa
         follow=True,
     )
     assert response.status_code == 200
-    assert "R04G1fts0Nov: exported" in response.content.decode()
+    assert "ABC replay of R04G1fts0Nov queued to the workers" in response.content.decode()
+    report.refresh_from_db()
+    assert report.state == ReportState.FAILED  # nothing ran inside the request
+    from django.conf import settings
+    from django_q.models import OrmQ
+
+    if "orm" in settings.Q_CLUSTER:
+        assert OrmQ.objects.count() == 1
+    # What the worker runs with the queued task's arguments.
+    from sync.tasks import replay_reports
+
+    assert "success" in replay_reports(synced.pk, ["R04G1fts0Nov"], "admin:op")
     report.refresh_from_db()
     assert report.state == ReportState.EXPORTED
     assert report.entries.get(state="posted").lines.filter(account="6500-00-000", debit_cents=31450).exists()
