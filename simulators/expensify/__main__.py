@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 
 from simulators.expensify.demo import DEMO_PARTNER_USER_ID, demo_data
 from simulators.expensify.server import ExpensifySimulator, SimulatorState
+from simulators.statefile import keep_state, write_atomically
 
 KEPT = ("reports", "policies", "marks")  # never the credentials
 
@@ -27,23 +27,6 @@ def snapshot(state: SimulatorState) -> str:
     state.finish_due_renders()
     with state.lock:
         return json.dumps({name: getattr(state, name) for name in KEPT}, sort_keys=True, default=str)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def keep_state(state: SimulatorState, path: Path, stop: threading.Event) -> None:
-    """Write the state to `path` whenever it changed, checking every second until `stop`."""
-    last = path.read_text(encoding="utf-8") if path.exists() else ""
-    while not stop.wait(1.0):
-        text = snapshot(state)
-        if text != last:
-            write_atomically(path, text)
-            last = text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         simulator.state.load({name: saved[name] for name in KEPT if name in saved})
         print(f"Expensify simulator state read from {path}", flush=True)
     if path is not None:
-        threading.Thread(target=keep_state, args=(simulator.state, path, stop), daemon=True).start()
+        threading.Thread(
+            target=keep_state, args=(lambda: snapshot(simulator.state), path, stop), daemon=True
+        ).start()
 
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

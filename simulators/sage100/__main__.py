@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from typing import Any
 from simulators.sage100.core import SageBook
 from simulators.sage100.demo import demo
 from simulators.sage100.server import SageSimulator
+from simulators.statefile import keep_state, write_atomically
 
 
 def snapshot(book: SageBook) -> str:
@@ -45,23 +45,6 @@ def restore(book: SageBook, saved: dict[str, Any]) -> None:
             company.next_entry = int(kept.get("next_entry", len(company.entries) + 1))
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def keep_state(book: SageBook, path: Path, stop: threading.Event) -> None:
-    """Write the entries to `path` whenever they changed, checking every second until `stop`."""
-    last = path.read_text(encoding="utf-8") if path.exists() else ""
-    while not stop.wait(1.0):
-        text = snapshot(book)
-        if text != last:
-            write_atomically(path, text)
-            last = text
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator in the foreground."""
     parser = argparse.ArgumentParser(description="Sage 100 agent + SOAP simulator")
@@ -81,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         restore(sim.book, json.loads(path.read_text(encoding="utf-8")))
         print(f"Sage 100 simulator state read from {path}", flush=True)
     if path is not None:
-        threading.Thread(target=keep_state, args=(sim.book, path, stop), daemon=True).start()
+        threading.Thread(
+            target=keep_state, args=(lambda: snapshot(sim.book), path, stop), daemon=True
+        ).start()
 
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
