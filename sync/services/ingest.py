@@ -15,7 +15,7 @@ from sync.models import Expense, ExpenseReport, ReportState
 from sync.services.ledger import move
 
 S = ReportState
-Upserted = Literal["new", "unchanged", "revised", "changed", "conflict"]
+Upserted = Literal["new", "unchanged", "revised", "changed"]
 
 
 def report_input_from_export(parsed: ExpensifyReport) -> ReportInput:

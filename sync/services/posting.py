@@ -121,10 +121,12 @@ class Poster(RecordsAnswers):
             return report.state  # settled by another worker, or not approved now
         return self._prepare_fresh(report)
 
-    def _nothing_was_sent(self, report: ExpenseReport) -> str:
-        move(report, S.POSTING, actor=self.actor, from_states=[S.UNKNOWN], claimed_by=self.holder)
+    def _nothing_was_sent(self, report: ExpenseReport) -> str | Send:
+        """Unknown, but no entry was ever stored to send: nothing can have been written; ready again."""
+        if not move(report, S.POSTING, actor=self.actor, from_states=[S.UNKNOWN], claimed_by=self.holder):
+            return ExpenseReport.objects.get(pk=report.pk).state  # another worker took it
         move(report, S.READY, actor=self.actor, holder=self.holder, claimed_until=None)
-        return self._prepare_fresh(report) if self.is_eligible(report) else S.READY  # type: ignore[return-value]
+        return self._prepare_fresh(report) if self.is_eligible(report) else S.READY
 
     def _prepare_settle(self, report: ExpenseReport, entry: JournalEntry) -> str | Send:
         with transaction.atomic():
