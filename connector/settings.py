@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "mappings",
     "sync",
     "audit",
+    "console",
 ]
 
 MIDDLEWARE = [
