@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Protocol
+
+
+class Stream(Protocol):
+    """What a command's stdout (Django's OutputWrapper) or a plain text stream offers."""
+
+    def isatty(self) -> bool: ...
+
+    def write(self, msg: str, /) -> Any: ...
 
 
 def progress_printer(
-    stream: TextIO, label: str
+    stream: Stream, label: str
 ) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
     """A progress callback for run_sync and a function that closes it."""
     if stream.isatty():
