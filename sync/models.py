@@ -222,3 +222,34 @@ class ReportOwner(models.Model):
 
     def __str__(self) -> str:
         return f"{self.report_id} → {self.company_id}"
+
+
+class OutsideSystem(models.TextChoices):
+    EXPENSIFY = "expensify", "Expensify"
+    SAGE = "sage", "Sage"
+
+
+class ConnectionHealth(models.Model):
+    """One company's contact with one outside system: the last success and the last error.
+
+    Written by sync.services.contact once per run per system (and by the admin's connection
+    tests), never per report. `trouble` is a few words ("unreachable", "password rejected");
+    `last_error` the operator's sentence, redacted; `failing_since` when the current trouble
+    began (empty while the last call went well)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="connection_health")
+    system = models.CharField(max_length=10, choices=OutsideSystem.choices)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    trouble = models.CharField(max_length=80, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "connection health"
+        constraints = [
+            models.UniqueConstraint(fields=["company", "system"], name="one_health_row_per_system"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} {self.system}"
