@@ -14,7 +14,6 @@ from connector.expensify.client import (
     REPORT_STATES,
     TEMPLATE,
     ExpensifyClient,
-    ExportStats,
 )
 from connector.expensify.errors import (
     ExpensifyAnswerTooLarge,
@@ -30,6 +29,7 @@ from connector.expensify.parsing import parse_export, split_tag
 from connector.expensify.types import (
     ExpensifyExpense,
     ExpensifyReport,
+    ExportStats,
     PolicyCategory,
     PolicyData,
     PolicyEmployee,

@@ -1,4 +1,5 @@
-"""What an Expensify export and a policy look like once parsed: plain frozen dataclasses."""
+"""What an Expensify export and a policy look like once parsed (plain frozen dataclasses), and
+what one export cost."""
 
 from __future__ import annotations
 
@@ -87,9 +88,21 @@ class PolicyData:
     employees: tuple[PolicyEmployee, ...]
 
 
+@dataclass
+class ExportStats:
+    """What one export_reports call cost (filled in as the iterator runs)."""
+
+    renders: int = 0
+    downloads: int = 0
+    windows_split: int = 0
+    reports: int = 0
+    duplicates: int = 0
+
+
 __all__ = [
     "ExpensifyExpense",
     "ExpensifyReport",
+    "ExportStats",
     "PolicyCategory",
     "PolicyData",
     "PolicyEmployee",

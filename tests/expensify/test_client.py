@@ -16,7 +16,7 @@ from connector.expensify import (
     RejectedReport,
 )
 from connector.expensify import (
-    client as client_module,
+    exports as client_module,
 )
 from tests.expensify.conftest import PARTNER_ID, SECRET, report, sim_control, tx
 

@@ -16,7 +16,7 @@ from connector.expensify import (
     ExpensifyReport,
     RejectedReport,
     parse_export,
-    parsing,
+    scanner,
     split_tag,
 )
 from connector.expensify.parsing import parse_export_text, policy_from_json
@@ -169,7 +169,7 @@ def test_protocol_error_names_report_and_field():
 
 
 def test_bytes_stream_and_other_top_level_fields(monkeypatch):
-    monkeypatch.setattr(parsing, "CHUNK_CHARS", 7)
+    monkeypatch.setattr(scanner, "CHUNK_CHARS", 7)
     rendered = json.loads(render_export([report("R1"), report("R2")]))["reports"]
     text = json.dumps({"header": {"x": [1, "]}\\\""]}, "reports": rendered, "n": 2})
     parsed = list(parse_export(io.BytesIO(text.encode())))
@@ -188,7 +188,7 @@ tricky_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_
 @given(merchant=tricky_text, comment=tricky_text, chunk=st.integers(min_value=1, max_value=64),
        amount=st.integers(min_value=-10**12, max_value=10**12))
 def test_any_text_survives_any_chunking(monkeypatch, merchant, comment, chunk, amount):
-    monkeypatch.setattr(parsing, "CHUNK_CHARS", chunk)
+    monkeypatch.setattr(scanner, "CHUNK_CHARS", chunk)
     data = [report("R1", [tx("t1", amount, merchant=merchant or "m", comment=comment)]), report("R2")]
     parsed = parse(data)
     assert [p.report_id for p in parsed] == ["R1", "R2"]
