@@ -12,12 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
-from django.template.response import TemplateResponse
-from django.urls import path
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from import_export import fields, resources
 
@@ -223,52 +219,3 @@ def xlsx_file(export: type[Export], queryset: QuerySet[Any]) -> FileResponse:
         filename=f"{export.name}-{timezone.localdate()}.xlsx",
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
-
-
-class ExportMixin:
-    """Adds `download/?format=csv|xlsx` to a ModelAdmin: the rows of the list as filtered."""
-
-    export_class: ClassVar[type[Export]]
-    change_list_template = "admin/cockpit/change_list_download.html"
-
-    def get_urls(self) -> list[Any]:
-        opts = self.model._meta  # type: ignore[attr-defined]
-        custom = [
-            path(
-                "download/",
-                self.admin_site.admin_view(self.download_view),  # type: ignore[attr-defined]
-                name=f"{opts.app_label}_{opts.model_name}_download",
-            )
-        ]
-        return custom + super().get_urls()  # type: ignore[misc]
-
-    def download_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):  # type: ignore[attr-defined]
-            raise PermissionDenied
-        wanted = request.GET.get("format")
-        if wanted is None:
-            # No format chosen: a page that offers both, for the rows as filtered.
-            query = request.GET.urlencode()
-            return TemplateResponse(
-                request,
-                "admin/cockpit/download.html",
-                {
-                    **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-                    "title": f"Download {self.model._meta.verbose_name_plural}",  # type: ignore[attr-defined]
-                    "opts": self.model._meta,  # type: ignore[attr-defined]
-                    "links": [
-                        (f"?{query}&format={f}" if query else f"?format={f}", f.upper()) for f in FORMATS
-                    ],
-                },
-            )
-        if wanted not in FORMATS:
-            messages.error(request, f"Downloads are CSV or XLSX, not {wanted!r}.")
-            return HttpResponseRedirect("../")
-        params = request.GET.copy()
-        params.pop("format", None)
-        request.GET = params  # the list's own filters and search, as on the page
-        changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
-        queryset = changelist.get_queryset(request)
-        if wanted == "xlsx":
-            return xlsx_file(self.export_class, queryset)
-        return stream_csv(self.export_class, queryset)

@@ -1,4 +1,4 @@
-"""Read-only, undeletable admin for the audit trail."""
+"""The audit trail: every event in words, searchable and downloadable, never changed or deleted."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from django.utils.html import format_html
 
 from audit.models import AuditEvent
 from connector.money import display
-from connector.paginators import CappedCountPaginator
-from sync.exports import AuditExport, ExportMixin
-from sync.words import ACTION_WORDS, action_words
+from console.admin.common import LedgerAdmin, partial_search
+from console.admin.downloads import ExportMixin
+from sync.exports import AuditExport
+from sync.words import action_words
 
 # The actions the connector writes; a fixed list, so the filter needs no DISTINCT over the table.
 KNOWN_ACTIONS = (
@@ -65,7 +66,7 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ExportMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(ExportMixin, LedgerAdmin):
     list_display = (
         "at",
         "company_code",
@@ -86,9 +87,6 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         "or a Sage entry number."
     )
     date_hierarchy = "at"
-    list_select_related = ("company",)
-    paginator = CappedCountPaginator
-    show_full_result_count = False
     list_per_page = 100
     export_class = AuditExport
 
@@ -97,7 +95,7 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> tuple[QuerySet[AuditEvent], bool]:
         """Exact IDs and entry numbers through their indexes; parts of 3+ characters through the
         trigram indexes on PostgreSQL (audit migration 0003)."""
-        term = " ".join(search_term.split())
+        term = partial_search(search_term)
         if not term:
             return queryset, False
         match = Q(report_ref=term) | Q(transaction_ref=term) | Q(sage_entry_no=term)
@@ -139,15 +137,3 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-__all__ = ["ACTION_WORDS", "KNOWN_ACTIONS", "AuditEventAdmin"]
