@@ -22,7 +22,7 @@ NEEDS_A_PERSON: tuple[tuple[str, str], ...] = (
     (S.CONFLICT, "Held: another company's ledger has it"),
     (S.UNKNOWN, "Outcome unknown"),
 )
-STATUS_PHRASES = {
+STATUS_PHRASES: dict[str, str] = {
     S.NEEDS_MAPPING: "needing a mapping",
     S.FAILED: "failing",
     S.CHANGED: "changed after posting",

@@ -28,10 +28,12 @@ from connector.limits import MAX_CALL_SECONDS
 from connector.models import Company
 from connector.sage100.errors import SageCompanyError, SageError
 from connector.sage100.gateway import SageGateway, SageSettings
+from connector.sage100.services import refresh_chart
 from connector.sage100.types import PingInfo
 from sync import leases, selectors
 from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
 from sync.services.company_health import note_degraded, note_well, stop_company
+from sync.services.contact import ContactLog
 from sync.services.context import BuildContext, PeriodCache
 from sync.services.counts import RunCounts
 from sync.services.entries import open_entry
@@ -82,6 +84,7 @@ class Connections:
 
     expensify: Callable[[Company], Any] = _default_expensify
     sage: Callable[[SageSettings], SageGateway] = _default_sage
+    chart: Callable[[Company], Any] = refresh_chart
 
 
 class LeaseKeeper:
@@ -121,14 +124,15 @@ def run_sync(*, company: Company, options: RunOptions, connections: Connections 
     try:
         close_interrupted(company)
         run = SyncRun.objects.create(company=company, trigger=options.trigger, actor=options.actor)
-        work = RunWork(
-            company, options, run, holder, LeaseKeeper(lease_key, holder), connections or Connections()
-        )
+        contact = ContactLog(company)  # each system's last contact and error, saved once per run
+        watched = contact.watch(connections or Connections())
+        work = RunWork(company, options, run, holder, LeaseKeeper(lease_key, holder), watched)
         try:
             outcome, message = work.execute()
         except Exception as exc:
             log.exception("sync run for %s failed", company.code)
             outcome, message = RunOutcome.FAILED, f"unexpected error: {exc}"
+        contact.save()
         finished = finish_run(run, outcome, message, work.counts)
         notify(finished)
         return finished
@@ -330,12 +334,10 @@ class RunWork:
         return ""
 
     def _refresh_chart_if_stale(self, sage_settings: SageSettings) -> None:
-        from connector.sage100.services import refresh_chart
-
         company = self.company
         fresh = company.chart_refreshed_at and timezone.now() - company.chart_refreshed_at < CHART_MAX_AGE
         if not fresh:
-            refresh_chart(company)
+            self.connections.chart(company)
             company.refresh_from_db()
 
     def _post_all(self, poster: Poster, reports: list[ExpenseReport], limit: int) -> None:
