@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django import forms
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -33,30 +32,24 @@ class WriteOnlySecretsForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         instance: models.Model | None = self.instance if self.instance.pk else None
+        # Read before validation changes the instance: a stored secret counts as present.
+        self.stored_secrets: frozenset[str] = frozenset(
+            name for name in self.secret_fields if instance is not None and getattr(instance, name)
+        )
         for name in self.secret_fields:
             if name not in self.fields:
                 continue
             model_field = self._meta.model._meta.get_field(name)
-            is_set = bool(instance is not None and getattr(instance, name))
+            is_set = name in self.stored_secrets
             status = "A value is set; leave blank to keep it." if is_set else "Not set."
             self.fields[name] = forms.CharField(
-                label=model_field.verbose_name.capitalize(),
+                label=str(getattr(model_field, "verbose_name", name)).capitalize(),
                 required=False,
                 strip=False,
                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-                help_text=f"{status} {model_field.help_text}".strip(),
+                help_text=f"{status} {getattr(model_field, 'help_text', '')}".strip(),
             )
             self.initial[name] = ""
-
-    def _company(self) -> Any:
-        try:
-            return getattr(self.instance, "company", None)
-        except ObjectDoesNotExist:
-            return None
-
-    def needed_secrets(self, cleaned: dict[str, Any]) -> list[str]:
-        """The secret fields this connection cannot work without (all of them by default)."""
-        return [name for name in self.secret_fields if name in self.fields]
 
     def typed_secrets(self) -> list[str]:
         """Labels of the secret fields that were typed on this (bound) form."""
@@ -79,42 +72,36 @@ class WriteOnlySecretsForm(forms.ModelForm):  # type: ignore[type-arg]
         )
         return stored is not None and url_origin(stored) != url_origin(cleaned[self.url_field] or "")
 
+    def _refuse_stored_secrets_for_a_new_host(self, cleaned: dict[str, Any]) -> None:
+        # The stored secrets were given for the old host: keeping them would hand them over.
+        missing = [
+            name
+            for name in self.secret_fields
+            if name in self.fields and not cleaned.get(name) and name in self.stored_secrets
+        ]
+        for name in missing:
+            self.add_error(
+                name,
+                f"The {self.url_field.replace('_', ' ')} now names another host: type "
+                f"{self.fields[name].label or name} again (a blank would send the stored "
+                "secret to the new host).",
+            )
+        if missing:
+            labels = ", ".join(str(self.fields[n].label or n) for n in missing)
+            raise forms.ValidationError(
+                f"The URL now names another host: enter {labels} again, or keep the old URL."
+            )
+
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned: dict[str, Any] = super().clean() or {}
         if self._moved_to_another_host(cleaned):
-            # The stored secrets were given for the old host: keeping them would hand them over.
-            missing = [
-                name
-                for name in self.secret_fields
-                if name in self.fields and not cleaned.get(name) and getattr(self.instance, name)
-            ]
-            for name in missing:
-                self.add_error(
-                    name,
-                    f"The {self.url_field.replace('_', ' ')} now names another host: type "
-                    f"{self.fields[name].label or name} again (a blank would send the stored "
-                    "secret to the new host).",
-                )
-            if missing:
-                labels = ", ".join(str(self.fields[n].label or n) for n in missing)
-                raise forms.ValidationError(
-                    f"The URL now names another host: enter {labels} again, or keep the old URL."
-                )
-        company = self._company()
-        if company is not None and company.enabled:
-            for name in self.needed_secrets(cleaned):
-                if (
-                    not cleaned.get(name)
-                    and not getattr(self.instance, name, None)
-                    and name not in self.errors
-                ):
-                    self.add_error(
-                        name,
-                        f"An enabled company needs the {str(self.fields[name].label or name).lower()}: "
-                        "type it (it is stored encrypted and never shown again).",
-                    )
+            self._refuse_stored_secrets_for_a_new_host(cleaned)
         for name in self.secret_fields:
             if not cleaned.get(name) and self.instance.pk:
                 # Blank keeps what is stored: construct_instance skips fields not in cleaned_data.
                 cleaned.pop(name, None)
         return cleaned
+
+    def secret_is_present(self, name: str) -> bool:
+        """Typed on this form, or stored before (blank keeps it)."""
+        return bool(getattr(self, "cleaned_data", {}).get(name)) or name in self.stored_secrets
