@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 from connector.sage100 import http
 from connector.sage100 import parsing as p
-from connector.sage100.errors import (
-    LISTED_CODES,
-    SageError,
-    SageReportError,
-    describe,
-    error_for_code,
+from connector.sage100.base import (
+    HttpGateway,
+    check_idempotency_key,
+    entry_order,
+    lookup_criteria,
+    search_criteria,
 )
-from connector.sage100.gateway import SageSettings, check_search
+from connector.sage100.errors import LISTED_CODES
+from connector.sage100.gateway import SageSettings
 from connector.sage100.types import (
     AccountStructure,
     FiscalPeriod,
@@ -33,51 +33,27 @@ from connector.sage100.types import (
 
 logger = logging.getLogger(__name__)
 POST_PATH = "/v1/gl/journal-entries"
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 PAGE_LIMIT = 1000
 SEARCH_LIMIT = 500
 # A chart of accounts never needs more pages than this; more means a looping cursor.
 MAX_PAGES = 10_000
 
 
-def check_idempotency_key(key: str) -> None:
-    """Keys are 1-255 visible ASCII characters; anything else is the caller's mistake."""
-    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
-        raise SageReportError(
-            "VALIDATION", "The idempotency key must be 1-255 visible ASCII characters."
-        )
-
-
-class AgentGateway:
+class AgentGateway(HttpGateway):
     """`SageGateway` over the agent API; one httpx.Client for the gateway's life."""
 
     def __init__(self, settings: SageSettings) -> None:
-        self.settings = settings
-        self._peer = http.Peer(
-            name="The Sage 100 agent",
+        super().__init__(
+            settings,
+            peer_name="The Sage 100 agent",
             proof="an agent error code",
             fix="Check the company's base URL and the agent version.",
-            settings=settings,
-        )
-        self._client = http.make_client(
-            settings,
             base_url=settings.base_url.rstrip("/"),
             headers={
                 "Authorization": f"Bearer {settings.agent_api_key}",
                 "Accept": "application/json",
             },
         )
-
-    # -- plumbing --------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._client.close()
-
-    def __enter__(self) -> AgentGateway:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _call(
         self, path: str, payload: dict[str, Any], *, idempotency_key: str | None = None
@@ -92,7 +68,7 @@ class AgentGateway:
         }
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         answer = http.send(
-            self._client, path, peer=self._peer, operation=path, is_post=is_post, json=body, headers=headers
+            self._http, path, peer=self._peer, operation=path, is_post=is_post, json=body, headers=headers
         )
         logger.debug(
             "Sage 100 agent %s for company %s: HTTP %s in %.3f s",
@@ -118,13 +94,7 @@ class AgentGateway:
         if isinstance(error, dict) and code in LISTED_CODES and status >= 400:
             raw = error.get("message")
             raw = raw if isinstance(raw, str) else ""
-            message = describe(
-                str(code),
-                self.settings.scrub(raw),
-                username=self.settings.username,
-                company_code=self.settings.company_code,
-            )
-            raise error_for_code(str(code), message, retry_after=answer.retry_after, post=is_post)
+            raise self._coded(str(code), raw, retry_after=answer.retry_after, is_post=is_post)
         if 200 <= status < 300:
             if data is None:
                 raise self._malformed("the answer is not JSON", is_post)
@@ -132,9 +102,6 @@ class AgentGateway:
         raise http.without_proof(
             self._peer, status, is_post=is_post, path=answer.path, retry_after=answer.retry_after
         )
-
-    def _malformed(self, what: str, is_post: bool) -> SageError:
-        return http.unreadable(self._peer, what, is_post)
 
     # -- the operations --------------------------------------------------------------------
     def ping(self) -> PingInfo:
@@ -241,12 +208,7 @@ class AgentGateway:
         self, *, idempotency_key: str | None = None, reference: str | None = None
     ) -> FoundEntry | None:
         """The entry posted under a key (or the newest with a reference), or None."""
-        if (idempotency_key is None) == (reference is None):
-            raise ValueError("lookup takes exactly one of idempotency_key and reference")
-        payload = (
-            {"idempotencyKey": idempotency_key} if idempotency_key is not None
-            else {"reference": reference}
-        )
+        payload = lookup_criteria(idempotency_key, reference)
         data = self._call("/v1/gl/journal-entries/lookup", payload)
         try:
             if not p.flag(data, "found"):
@@ -264,16 +226,12 @@ class AgentGateway:
         posting_date_to: date | None = None,
     ) -> list[FoundEntry]:
         """Every entry with the reference (or prefix and posting dates), by entryNo ascending."""
-        check_search(reference, reference_prefix, posting_date_from, posting_date_to)
-        criteria: dict[str, Any] = (
-            {"reference": reference}
-            if reference is not None
-            else {
-                "referencePrefix": reference_prefix,
-                "postingDateFrom": posting_date_from.isoformat() if posting_date_from else None,
-                "postingDateTo": posting_date_to.isoformat() if posting_date_to else None,
-            }
-        )
+        criteria = {
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in search_criteria(
+                reference, reference_prefix, posting_date_from, posting_date_to
+            ).items()
+        }
         found: dict[str, FoundEntry] = {}
         cursor: str | None = None
         seen: set[str] = set()
@@ -294,14 +252,9 @@ class AgentGateway:
             except p.Malformed as exc:
                 raise self._malformed(str(exc), False) from None
             if cursor is None:
-                return [found[no] for no in sorted(found, key=_entry_order)]
+                return [found[no] for no in sorted(found, key=entry_order)]
             seen.add(cursor)
         raise self._malformed("the search never ends (too many pages)", False)
-
-
-def _entry_order(entry_no: str) -> tuple[int, str]:
-    """entryNo order: numerically when it is a number (Sage zero-fills), else as text."""
-    return (int(entry_no), entry_no) if entry_no.isdigit() else (-1, entry_no)
 
 
 def _found(raw: Any) -> FoundEntry:

@@ -86,6 +86,66 @@ class PostOutcome:
     was_unsettled: bool = False
 
 
+class _Attempts:
+    """One post's attempts under one key: what was sent, what was retried, whether it is settled."""
+
+    def __init__(
+        self,
+        gateway: SageGateway,
+        entry: JournalEntryPayload,
+        *,
+        idempotency_key: str,
+        policy: RetryPolicy,
+        slots: WriteSlots,
+    ) -> None:
+        self.gateway = gateway
+        self.entry = entry
+        self.key = idempotency_key
+        self.policy = policy
+        self.slots = slots
+        self.posts = 0
+        self.retries: dict[str, int] = {}
+        self.unsettled = False
+        self.was_unsettled = False
+        self.settled_by_lookup = False
+        self.started = time.monotonic()
+
+    def count(self, state: RetryCallState) -> None:
+        """Before each retry: one more of the failure's code."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, SageError):
+            self.retries[error.code] = self.retries.get(error.code, 0) + 1
+
+    def look_up(self) -> PostResult | None:
+        """The entry Sage holds under the key; None when not found or not answered."""
+        try:
+            found = self.gateway.lookup(idempotency_key=self.key)
+        except SageError as exc:
+            # An unanswered lookup settles nothing: the re-post below still will.
+            logger.info("Lookup of key %s settled nothing: %s", self.key, exc.code)
+            return None
+        return found.as_result() if found is not None else None
+
+    def attempt(self) -> PostResult:
+        """One try: settle an unknown outcome by lookup first, else post holding a write slot."""
+        if self.unsettled:
+            found = self.look_up()
+            if found is not None:
+                self.settled_by_lookup = True
+                self.unsettled = False
+                return found
+        remaining = max(0.5, self.policy.max_seconds - (time.monotonic() - self.started))
+        with self.slots.acquire(timeout=remaining):
+            self.posts += 1
+            try:
+                result = self.gateway.post_entry(self.entry, idempotency_key=self.key)
+            except SageOutcomeUnknown:
+                self.unsettled = self.was_unsettled = True
+                raise
+        self.unsettled = False
+        return result
+
+
 def post_with_retries(
     gateway: SageGateway,
     entry: JournalEntryPayload,
@@ -103,50 +163,11 @@ def post_with_retries(
     error while unsettled, raises SageOutcomeUnknown; giving up after plain transient failures
     re-raises the last one. Each post holds a write slot only while it is open.
     """
-    attempts = 0
-    retries: dict[str, int] = {}
-    unsettled = False
-    was_unsettled = False
-    settled_by_lookup = False
-    started = time.monotonic()
-
-    def count(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, SageError):
-            retries[error.code] = retries.get(error.code, 0) + 1
-
-    def look_up() -> PostResult | None:
-        try:
-            found = gateway.lookup(idempotency_key=idempotency_key)
-        except SageError as exc:
-            # An unanswered lookup settles nothing: the re-post below still will.
-            logger.info("Lookup of key %s settled nothing: %s", idempotency_key, exc.code)
-            return None
-        return found.as_result() if found is not None else None
-
-    def attempt() -> PostResult:
-        nonlocal attempts, unsettled, was_unsettled, settled_by_lookup
-        if unsettled:
-            found = look_up()
-            if found is not None:
-                settled_by_lookup = True
-                unsettled = False
-                return found
-        remaining = max(0.5, policy.max_seconds - (time.monotonic() - started))
-        with slots.acquire(timeout=remaining):
-            attempts += 1
-            try:
-                result = gateway.post_entry(entry, idempotency_key=idempotency_key)
-            except SageOutcomeUnknown:
-                unsettled = was_unsettled = True
-                raise
-        unsettled = False
-        return result
-
+    tries = _Attempts(gateway, entry, idempotency_key=idempotency_key, policy=policy, slots=slots)
     try:
-        result = policy.retrying(before_sleep=count)(attempt)
+        result = policy.retrying(before_sleep=tries.count)(tries.attempt)
     except (SageTransientError, SageCompanyError) as error:
-        if unsettled:
+        if tries.unsettled:
             raise SageOutcomeUnknown(
                 "SAGE_TIMEOUT",
                 f"{error.message} An earlier attempt may have written the entry and no definite "
@@ -155,8 +176,8 @@ def post_with_retries(
         raise
     return PostOutcome(
         result=result,
-        attempts=attempts,
-        retries_by_code=retries,
-        settled_by_lookup=settled_by_lookup,
-        was_unsettled=was_unsettled,
+        attempts=tries.posts,
+        retries_by_code=tries.retries,
+        settled_by_lookup=tries.settled_by_lookup,
+        was_unsettled=tries.was_unsettled,
     )

@@ -169,7 +169,7 @@ def test_timeouts_are_clamped(sim: SageSimulator) -> None:
     assert settings.read_timeout == MAX_READ_TIMEOUT_SECONDS
     assert settings.connect_timeout == MAX_CONNECT_TIMEOUT_SECONDS
     gateway = open_gateway(settings)
-    assert gateway._client.timeout.read == MAX_READ_TIMEOUT_SECONDS  # type: ignore[attr-defined]
+    assert gateway._http.timeout.read == MAX_READ_TIMEOUT_SECONDS  # type: ignore[attr-defined]
 
 
 def test_postgres_renewal_keeps_a_lease_row(transactional_db: None) -> None:

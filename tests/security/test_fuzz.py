@@ -189,7 +189,7 @@ agent_bodies = st.one_of(
 )
 def test_agent_answers_raise_only_sage_errors(operation: str, status: int, body: bytes) -> None:
     gateway: Any = open_gateway(SETTINGS)
-    gateway._client = answering(status, body, "application/json")
+    gateway._http = answering(status, body, "application/json")
     try:
         typed_or_nothing(lambda: OPERATIONS[operation](gateway), SageError)
     finally:
