@@ -31,6 +31,12 @@ def test_dashboard_counts_and_chart_after_the_demo_sync(demo: Company, page_as: 
     assert float(bars.nth(11).get_attribute("height") or 0) > 0
     assert card.locator("svg circle.fail-dot").count() == 12
     assert "Weekdays 06:15 UTC" in card.inner_text()
+    health = card.locator(".cockpit-health")
+    assert health.count() == 2
+    for index, name in enumerate(("Expensify", "Sage")):
+        line = health.nth(index).inner_text()
+        assert re.fullmatch(rf"{name}: OK — last contact today \d\d:\d\d UTC", line), line
+        assert health.nth(index).get_attribute("data-level") == "ok"
     shot(page, "dashboard")
     page.click(f'article[data-company="{demo.code}"] a[data-state="failed"]')
     assert "R04G1fts0Nov" in page.locator("#result_list").inner_text()
@@ -147,3 +153,20 @@ def test_an_operator_never_sees_credentials(demo: Company, page_as: Any) -> None
     shot(page, "operator-company")
     response = page.goto(f"/admin/connector/sageconnection/{SageConnection.objects.get().pk}/change/")
     assert response is not None and response.status in (403, 404)
+
+
+def test_dashboard_says_sage_unreachable_since_with_the_last_error(demo: Company, page_as: Any) -> None:
+    from sync.services import RunOptions, run_sync
+
+    SageConnection.objects.filter(company=demo).update(base_url="http://127.0.0.1:9")  # nothing listens
+    run_sync(company=Company.objects.get(pk=demo.pk), options=RunOptions(trigger="command", actor="test"))
+    page = page_as("operator")
+    page.goto("/admin/")
+    card = page.locator(f'article[data-company="{demo.code}"]')
+    expensify, sage = (card.locator(f'.cockpit-health[data-system="{s}"]') for s in ("expensify", "sage"))
+    assert expensify.inner_text().startswith("Expensify: OK — last contact today ")
+    text = sage.inner_text()
+    since = r"Sage: unreachable since today \d\d:\d\d UTC — retrying, 1 failed run in a row \(last error: "
+    assert re.match(since, text), text
+    assert "could not be reached" in text and sage.get_attribute("data-level") == "failing"
+    shot(page, "dashboard-sage-unreachable")
