@@ -13,6 +13,7 @@ queries one request makes and the median server time, against < 150 ms with cons
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import statistics
 import sys
@@ -98,6 +99,31 @@ def spread(reports: int) -> float:
     return time.perf_counter() - started
 
 
+def troubled_connections() -> None:
+    """ABC reached Expensify a minute ago and has failed to reach Sage for an hour (both lines read)."""
+    from django.utils import timezone
+
+    from connector.models import Company
+    from sync.models import ConnectionHealth
+
+    company = Company.objects.get(code="ABC")
+    now = timezone.now()
+    ConnectionHealth.objects.update_or_create(
+        company=company, system="expensify", defaults={"last_ok_at": now - dt.timedelta(minutes=1)}
+    )
+    ConnectionHealth.objects.update_or_create(
+        company=company,
+        system="sage",
+        defaults={
+            "last_ok_at": now - dt.timedelta(hours=2),
+            "last_error_at": now - dt.timedelta(minutes=5),
+            "failing_since": now - dt.timedelta(hours=1),
+            "trouble": "unreachable",
+            "last_error": "The Sage 100 agent could not be reached (company ABC).",
+        },
+    )
+
+
 def measure(client: object, url: str) -> tuple[float, int, list[float], tuple[float, str]]:
     from django.db import connection
 
@@ -129,6 +155,7 @@ def run(quick: bool, vendor: str) -> list[Row]:
     harness.wire_company(
         "ABC", expensify_url="http://127.0.0.1:9/x", sage_url="http://127.0.0.1:9", write_limit=1
     )
+    troubled_connections()
     reports, events = (10_000, 100_000) if quick else (100_000, 1_000_000)
     seconds = admin_pages.load(reports, events) + spread(reports)
     print(
