@@ -213,8 +213,8 @@ def make_reports(
 
 def wire_company(code: str, *, expensify_url: str, sage_url: str, write_limit: int) -> Any:
     """A company like the demo's ABC (same mappings), pointed at the bench simulators."""
-    from connector.demo import ensure_demo_mappings
     from connector.models import Company, ExpensifyCredential, SageConnection
+    from console.demo import ensure_demo_mappings
     from simulators.sage100.demo import DEMO_AGENT_API_KEY, DEMO_PASSWORD, DEMO_USERNAME
 
     company, _ = Company.objects.update_or_create(

@@ -355,8 +355,8 @@ def _run(
     from django_q.models import Schedule, Task
     from django_q.tasks import async_task
 
-    from connector.demo import ensure_demo_company
     from connector.models import Lease
+    from console.demo import ensure_demo_company
     from sync.models import ExpenseReport, ReportState, RunOutcome, RunTrigger, SyncRun
 
     with timings.step("simulators, demo company, schedules"):

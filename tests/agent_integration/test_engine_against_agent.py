@@ -22,7 +22,7 @@ def expensify() -> Iterator[ExpensifySimulator]:
 def test_demo_run_posts_through_the_agent_once(
     db: Any, fast_clients: None, expensify: ExpensifySimulator, agent: AgentProcess
 ) -> None:
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
     from sync.services import RunOptions, run_sync
 
     company = ensure_demo_company()

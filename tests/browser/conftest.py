@@ -62,7 +62,7 @@ def queue_inline(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def demo(transactional_db: Any, fast_clients: None, queue_inline: None) -> Iterator[Company]:
     """The demo company on fresh simulators, after its first sync."""
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
     from simulators.expensify.demo import demo_data
     from simulators.expensify.server import ExpensifySimulator
     from simulators.sage100.demo import demo as sage_demo

@@ -366,7 +366,7 @@ fast_clients = sync_fixtures.fast_clients
 @pytest.fixture
 def demo_synced(fast_clients: None) -> Iterator[Company]:
     """The demo company after one sync against both simulators (its two intended problems included)."""
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
     from simulators.expensify.demo import demo_data
     from simulators.expensify.server import ExpensifySimulator
     from simulators.sage100.demo import demo
@@ -407,7 +407,7 @@ def test_contacts_get_one_email_per_run_that_needs_a_person_without_secrets(
     mailoutbox: list,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
     from simulators.expensify.demo import DEMO_PARTNER_USER_SECRET, demo_data
     from simulators.expensify.server import ExpensifySimulator
     from simulators.sage100.demo import DEMO_AGENT_API_KEY, DEMO_PASSWORD, demo
@@ -485,7 +485,7 @@ def test_a_digest_company_is_told_once_a_day_and_a_stop_at_once(
 
 
 def test_demo_setup_again_keeps_an_edited_mapping(db: None) -> None:
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
     from mappings.models import CategoryMapping
 
     company = ensure_demo_company()
@@ -504,7 +504,7 @@ def test_simulators_restarted_from_their_state_files_keep_reconcile_clean(
 ) -> None:
     import json
 
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
     from simulators.expensify import __main__ as expensify_main
     from simulators.expensify.demo import demo_data
     from simulators.expensify.server import ExpensifySimulator

@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from connector.company_file import company_to_data, dumps
 from connector.models import Company, ExpensifyCredential, SageConnection
+from console.company_file import company_to_data, dumps
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from tests.factories import CategoryMappingFactory, CompanyFactory, SageConnectionFactory
 
@@ -500,3 +500,50 @@ def test_a_read_timeout_no_lease_can_outlive_is_refused(tmp_path: Path, env: dic
     problems = import_problems(write(tmp_path, data))
     assert any("sage.read_timeout" in p and "At most" in p for p in problems), problems
     assert not Company.objects.filter(code="ACM").exists()
+
+
+# --- issue 12: an enabled company needs all its secrets ---------------------------------------------
+
+
+def test_an_enabled_company_without_connections_is_refused_naming_each_section(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    data = company_data()
+    del data["expensify"], data["sage"]
+    assert import_problems(write(tmp_path, data)) == [
+        "expensify: an enabled company needs its Expensify credential: add the section "
+        "(partner_user_id, partner_user_secret)",
+        "sage: an enabled company needs its Sage 100 connection: add the section "
+        "(base_url, agent_api_key, sage_username, sage_password)",
+    ]
+    data["company"]["enabled"] = False
+    call_command("import_company", str(write(tmp_path, data)), stdout=io.StringIO())
+    assert not ExpensifyCredential.objects.exists() and not SageConnection.objects.exists()
+
+
+def test_an_enabled_agent_company_needs_the_agent_key(tmp_path: Path, env: dict[str, str]) -> None:
+    data = company_data()
+    del data["sage"]["agent_api_key"]
+    assert import_problems(write(tmp_path, data)) == [
+        "sage.agent_api_key: an enabled company needs the Sage 100 agent API key: add a reference like "
+        "env:SAGE_AGENT_API_KEY"
+    ]
+    data["sage"]["transport"] = "soap"
+    call_command("import_company", str(write(tmp_path, data)), stdout=io.StringIO())
+    assert Company.objects.get(code="ACM").sage.transport == "soap"
+
+
+def test_connections_stored_earlier_count_when_the_file_leaves_them_out(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    call_command("import_company", str(write(tmp_path, company_data())), stdout=io.StringIO())
+    data = company_data()
+    del data["expensify"], data["sage"]
+    call_command("import_company", str(write(tmp_path, data)), stdout=io.StringIO())
+    assert Company.objects.get(code="ACM").sage.sage_password == ENV["ACME_SAGE_PASSWORD"]
+
+    SageConnection.objects.update(sage_password="", sage_username="")
+    assert import_problems(write(tmp_path, data)) == [
+        "sage.sage_username: an enabled company needs the Sage 100 username; the stored connection has none",
+        "sage.sage_password: an enabled company needs the Sage 100 password; the stored connection has none",
+    ]

@@ -79,7 +79,7 @@ def fast_clients(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def wire_company(expensify: ExpensifySimulator, sage: SageSimulator, transport: str) -> Company:
     """The demo's company ABC (mappings included), pointed at these simulators."""
-    from connector.demo import ensure_demo_company
+    from console.demo import ensure_demo_company
 
     company = ensure_demo_company()
     company.max_concurrent_writes = 1

@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from connector.demo import ensure_demo_company
 from connector.models import Company
 from connector.roles import OPERATOR
+from console.demo import ensure_demo_company
 from mappings.models import CategoryMapping
 from simulators.expensify.demo import demo_data
 from simulators.expensify.server import ExpensifySimulator

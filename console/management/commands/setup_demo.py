@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from connector.demo import ensure_admin, ensure_demo_company
+from console.demo import ensure_admin, ensure_demo_company
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connector.company_file import company_to_data, dumps
 from connector.models import Company
+from console.company_file import company_to_data, dumps
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connector.company_file import CompanyFileError, import_company_file
+from console.company_file import CompanyFileError, import_company_file
 
 
 class Command(BaseCommand):
