@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from connector.models import Company, GLAccount
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from sync.journal import Chart, CompanyRules, ExpenseInput, MappingTables, ReportInput
-from sync.models import Expense, ExpenseReport, ReportState
+from sync.models import Expense, ExpenseReport, JournalEntry, ReportState
 from sync.states import POSTABLE_STATES, REPLAYABLE_STATES
 
 __all__ = ["POSTABLE_STATES", "REPLAYABLE_STATES"]
@@ -24,7 +26,33 @@ def reports_to_post(company: Company, *, report_ids: list[str] | None = None) ->
     queryset = ExpenseReport.objects.filter(company=company).filter(due | unsettled)
     if report_ids is not None:
         queryset = queryset.filter(report_id__in=report_ids)
-    return queryset.select_related("company").order_by("approved_on", "id")
+    # has_entries: False spares prepare() the read for an earlier entry of the same body.
+    entries = JournalEntry.objects.filter(report=OuterRef("pk"))
+    return (
+        queryset.select_related("company").annotate(has_entries=Exists(entries)).order_by("approved_on", "id")
+    )
+
+
+def with_expenses(reports: Iterable[ExpenseReport], *, chunk: int = 20) -> Iterator[ExpenseReport]:
+    """The reports in order, each with `listed_expenses` (its expenses in id order), read in one
+    query per `chunk` reports instead of one per report."""
+    batch: list[ExpenseReport] = []
+    for report in reports:
+        batch.append(report)
+        if len(batch) >= chunk:
+            yield from _attach_expenses(batch)
+            batch = []
+    yield from _attach_expenses(batch)
+
+
+def _attach_expenses(reports: list[ExpenseReport]) -> list[ExpenseReport]:
+    found: dict[int, list[Expense]] = {r.pk: [] for r in reports}
+    if reports:
+        for expense in Expense.objects.filter(report_id__in=list(found)).order_by("report_id", "id"):
+            found[expense.report_id].append(expense)
+    for report in reports:
+        report.listed_expenses = found[report.pk]  # type: ignore[attr-defined]
+    return reports
 
 
 def reports_to_mark(company: Company) -> QuerySet[ExpenseReport]:
@@ -75,14 +103,22 @@ def chart(company: Company) -> Chart:
 def report_input(report: ExpenseReport, *, expenses: Iterable[Expense] | None = None) -> ReportInput:
     """The stored revision of a report, as the journal builder takes it (`expenses`: its
     expenses in id order, when the caller has read them already)."""
+    rows = expenses if expenses is not None else report.expenses.all().order_by("id")
+    return as_report_input(report, report.approved_on, ((e, e.spent_on) for e in rows))
+
+
+def as_report_input(
+    head: Any, approved_on: dt.date | None, expenses: Iterable[tuple[Any, dt.date | None]]
+) -> ReportInput:
+    """A report and its (expense, date spent) pairs, stored or as exported, as the builder takes them."""
     return ReportInput(
-        report_id=report.report_id,
-        report_name=report.report_name,
-        employee_email=report.employee_email,
-        policy_id=report.policy_id,
-        currency=report.currency,
-        total_cents=report.total_cents,
-        approved_on=report.approved_on,
+        report_id=head.report_id,
+        report_name=head.report_name,
+        employee_email=head.employee_email,
+        policy_id=head.policy_id,
+        currency=head.currency,
+        total_cents=head.total_cents,
+        approved_on=approved_on,
         expenses=tuple(
             ExpenseInput(
                 transaction_id=e.transaction_id,
@@ -93,8 +129,8 @@ def report_input(report: ExpenseReport, *, expenses: Iterable[Expense] | None = 
                 amount_cents=e.amount_cents,
                 currency=e.original_currency,
                 reimbursable=e.reimbursable,
-                spent_on=e.spent_on,
+                spent_on=spent_on,
             )
-            for e in (expenses if expenses is not None else report.expenses.all().order_by("id"))
+            for e, spent_on in expenses
         ),
     )

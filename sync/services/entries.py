@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import record_many
+from audit.services import insert_rows, record_many
 from connector.models import Company
 from connector.sage100.types import FoundEntry, JournalEntryPayload, PostResult
 from sync.journal import BuiltEntry, entry_fingerprint
@@ -38,18 +38,25 @@ def open_entry(report: ExpenseReport) -> JournalEntry | None:
     return JournalEntry.objects.filter(report=report, state=EntryState.OPEN).first()
 
 
-def save_entry(*, report: ExpenseReport, built: BuiltEntry, opened: bool = False) -> JournalEntry:
+def save_entry(
+    *, report: ExpenseReport, built: BuiltEntry, opened: bool = False, first: bool = False
+) -> JournalEntry:
     """Store a freshly built entry with its lines before anything is sent (built, or open when the
     caller claims the report in the same transaction).
 
     The same body finds its earlier row (same key); other built, never-sent entries are superseded.
+    `first`: the caller read that the report has no entry at all, so there is nothing to find.
     Call it inside the caller's transaction: a race (the same key stored by another worker, or a
     second open entry) raises IntegrityError there, and the caller's transaction decides."""
     fingerprint = entry_fingerprint(built)
     key = idempotency_key(report.company, report.report_id, fingerprint)
-    found = list(
-        JournalEntry.objects.filter(
-            Q(company=report.company, idempotency_key=key) | Q(report=report, state=EntryState.BUILT)
+    found = (
+        []
+        if first
+        else list(
+            JournalEntry.objects.filter(
+                Q(company=report.company, idempotency_key=key) | Q(report=report, state=EntryState.BUILT)
+            )
         )
     )
     for entry in found:
@@ -76,19 +83,35 @@ def save_entry(*, report: ExpenseReport, built: BuiltEntry, opened: bool = False
     return entry
 
 
+_LINE_COLUMNS = (
+    "entry",
+    "line_no",
+    "account",
+    "debit_cents",
+    "credit_cents",
+    "comment",
+    "source_transactions",
+    "mapping_source",
+)
+
+
 def write_lines(entry: JournalEntry, lines: Iterable[Any]) -> None:
-    JournalLine.objects.bulk_create(
-        JournalLine(
-            entry=entry,
-            line_no=n,
-            account=line.account,
-            debit_cents=line.debit_cents,
-            credit_cents=line.credit_cents,
-            comment=line.comment,
-            source_transactions=list(getattr(line, "source_transactions", ()) or ()),
-            mapping_source=str(getattr(line, "mapping_source", "") or "")[:200],
-        )
-        for n, line in enumerate(lines, start=1)
+    insert_rows(
+        JournalLine,
+        _LINE_COLUMNS,
+        [
+            [
+                entry.pk,
+                n,
+                line.account,
+                line.debit_cents,
+                line.credit_cents,
+                line.comment,
+                list(getattr(line, "source_transactions", ()) or ()),
+                str(getattr(line, "mapping_source", "") or "")[:200],
+            ]
+            for n, line in enumerate(lines, start=1)
+        ],
     )
 
 
@@ -152,7 +175,8 @@ def record_posted(
 
     Exactly once per entry whatever the timing: the entry moves to posted by a conditional update,
     and only the caller whose update did it writes the audit rows. Returns whether this call did."""
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction (a batch of records) a failure rolls it all back.
+    with transaction.atomic(savepoint=False):
         updated = JournalEntry.objects.filter(
             pk=entry.pk, state__in=[EntryState.OPEN, EntryState.BUILT]
         ).update(

@@ -6,13 +6,14 @@ from typing import Any, Literal
 
 from django.db import transaction
 
-from audit.services import record
+from audit.services import insert_rows, record
 from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.models import Company
 from sync import selectors
-from sync.journal import ExpenseInput, ReportInput, describe_difference, report_fingerprint
+from sync.journal import ReportInput, describe_difference, report_fingerprint
 from sync.models import Expense, ExpenseReport, ReportState
 from sync.services.ledger import move
+from sync.services.rows import insert_new
 
 S = ReportState
 Upserted = Literal["new", "unchanged", "revised", "changed"]
@@ -20,53 +21,50 @@ Upserted = Literal["new", "unchanged", "revised", "changed"]
 
 def report_input_from_export(parsed: ExpensifyReport) -> ReportInput:
     """An exported report as the journal builder takes it."""
-    return ReportInput(
-        report_id=parsed.report_id,
-        report_name=parsed.report_name,
-        employee_email=parsed.employee_email,
-        policy_id=parsed.policy_id,
-        currency=parsed.currency,
-        total_cents=parsed.total_cents,
-        approved_on=parsed.approved,
-        expenses=tuple(
-            ExpenseInput(
-                transaction_id=e.transaction_id,
-                merchant=e.merchant,
-                category=e.category,
-                category_gl_code=e.category_gl_code,
-                tag_levels=e.tag_levels,
-                amount_cents=e.amount_cents,
-                currency=e.original_currency,
-                reimbursable=e.reimbursable,
-                spent_on=e.created,
-            )
-            for e in parsed.expenses
-        ),
-    )
+    return selectors.as_report_input(parsed, parsed.approved, ((e, e.created) for e in parsed.expenses))
+
+
+_EXPENSE_COLUMNS = (
+    "report",
+    "transaction_id",
+    "merchant",
+    "category",
+    "category_gl_code",
+    "tag",
+    "tag_levels",
+    "amount_cents",
+    "original_amount_cents",
+    "original_currency",
+    "reimbursable",
+    "billable",
+    "spent_on",
+    "comment",
+)
 
 
 def _write_expenses(report: ExpenseReport, parsed: ExpensifyReport) -> None:
-    Expense.objects.bulk_create(
+    insert_rows(
+        Expense,
+        _EXPENSE_COLUMNS,
         [
-            Expense(
-                report=report,
-                transaction_id=e.transaction_id,
-                merchant=e.merchant[:500],
-                category=e.category[:200],
-                category_gl_code=e.category_gl_code[:64],
-                tag=e.tag[:500],
-                tag_levels=list(e.tag_levels),
-                amount_cents=e.amount_cents,
-                original_amount_cents=e.original_amount_cents,
-                original_currency=e.original_currency[:3],
-                reimbursable=e.reimbursable,
-                billable=e.billable,
-                spent_on=e.created,
-                comment=e.comment,
-            )
+            [
+                report.pk,
+                e.transaction_id,
+                e.merchant[:500],
+                e.category[:200],
+                e.category_gl_code[:64],
+                e.tag[:500],
+                list(e.tag_levels),
+                e.amount_cents,
+                e.original_amount_cents,
+                e.original_currency[:3],
+                e.reimbursable,
+                e.billable,
+                e.created,
+                e.comment,
+            ]
             for e in parsed.expenses
         ],
-        batch_size=500,
     )
 
 
@@ -87,13 +85,10 @@ def upsert_report(*, company: Company, parsed: ExpensifyReport, actor: str) -> t
     """Store an exported (eligible) report; returns it and what happened."""
     fingerprint = report_fingerprint(report_input_from_export(parsed))
     with transaction.atomic():
-        report = (
-            ExpenseReport.objects.select_for_update()
-            .filter(company=company, report_id=parsed.report_id)
-            .first()
-        )
-        if report is None:
-            return _create(company, parsed, fingerprint, actor)
+        created = _create(company, parsed, fingerprint, actor)
+        if created is not None:
+            return created, "new"
+        report = ExpenseReport.objects.select_for_update().get(company=company, report_id=parsed.report_id)
         if report.state == S.WITHDRAWN:
             move(
                 report,
@@ -133,16 +128,17 @@ def upsert_report(*, company: Company, parsed: ExpensifyReport, actor: str) -> t
         return report, "revised"
 
 
-def _create(
-    company: Company, parsed: ExpensifyReport, fingerprint: str, actor: str
-) -> tuple[ExpenseReport, Upserted]:
+def _create(company: Company, parsed: ExpensifyReport, fingerprint: str, actor: str) -> ExpenseReport | None:
+    """The report stored as new with its expenses and audit row, or None if it is stored already."""
     # Whose ledger the report ID is in is settled when it is about to be posted (ReportOwner).
-    report = ExpenseReport.objects.create(
+    report = ExpenseReport(
         company=company,
         report_id=parsed.report_id,
         state=S.NEW,
         **_report_fields(parsed, fingerprint),
     )
+    if not insert_new(report):
+        return None
     _write_expenses(report, parsed)
     record(
         action="discovered",
@@ -152,7 +148,7 @@ def _create(
         currency=parsed.currency,
         message=f"{len(parsed.expenses)} expense(s), approved {parsed.approved or 'date unknown'}",
     )
-    return report, "new"
+    return report
 
 
 def upsert_rejected(*, company: Company, rejected: RejectedReport, actor: str) -> tuple[ExpenseReport, bool]:

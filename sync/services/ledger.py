@@ -27,6 +27,7 @@ from sync.models import (
     ReportOwner,
     ReportState,
 )
+from sync.services.rows import insert_new
 from sync.states import TRANSITIONS
 
 log = logging.getLogger(__name__)
@@ -150,10 +151,9 @@ def owner_of(report_id: str) -> int | None:
 
 def take_ownership(report: ExpenseReport) -> int | None:
     """Claim the report ID for its company's ledger; returns the other company's id when it is taken."""
-    # INSERT ... ON CONFLICT DO NOTHING: whoever inserted first owns it, then one read says who.
-    ReportOwner.objects.bulk_create(
-        [ReportOwner(report_id=report.report_id, company_id=report.company_id)], ignore_conflicts=True
-    )
+    # INSERT ... ON CONFLICT DO NOTHING: whoever inserted first owns it; only a taken ID is read back.
+    if insert_new(ReportOwner(report_id=report.report_id, company_id=report.company_id)):
+        return None
     owner = owner_of(report.report_id)
     return None if owner == report.company_id else owner
 
