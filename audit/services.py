@@ -8,7 +8,7 @@ many events at once, and the ledger for a report's expenses and an entry's lines
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 from django.utils import timezone
@@ -79,14 +79,14 @@ def insert_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[
     `model`'s table in one statement. Returns how many rows there were."""
     if not rows:
         return 0
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names]
     preparers: list[tuple[int, Callable[..., Any]]] = [
-        (i, field.get_db_prep_save)  # type: ignore[union-attr]
+        (i, field.get_db_prep_save)
         for i, field in enumerate(fields)
         if field.get_internal_type() in _PREPARED
     ]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[union-attr]
+    columns = ", ".join(quote(field.column) for field in fields)
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608 (quoted names)
     params = []
     for row in rows:
