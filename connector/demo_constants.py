@@ -1,6 +1,6 @@
 """The demo's shared names and (public, demo-only) credentials: the product's side of the demo.
 
-The bundled simulators import these, so the demo company (`connector/demo.py`) and the simulators
+The bundled simulators import these, so the demo company (`console/demo.py`) and the simulators
 agree without the product importing the simulators.
 """
 
