@@ -120,4 +120,39 @@ class EmployeeMapping(models.Model):
             )
 
 
-__all__ = ["CategoryMapping", "EmployeeMapping", "TagMapping"]
+class PolicyTagList(models.Model):
+    """When the tag lists of a company's Expensify policies were last fetched (one row per company).
+
+    Kept apart from the tags so that a fetch that found no tags still counts as fetched.
+    """
+
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, related_name="policy_tag_list")
+    fetched_at = models.DateTimeField()
+    policy_ids = models.JSONField(default=list, help_text="The policies whose tags were fetched.")
+
+    def __str__(self) -> str:
+        return f"{self.company} tags fetched {self.fetched_at:%Y-%m-%d %H:%M}"
+
+
+class PolicyTag(models.Model):
+    """One tag value at one level of a company's Expensify policy, as Expensify last listed it."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="policy_tags")
+    policy_id = models.CharField(max_length=64)
+    level = models.PositiveSmallIntegerField(help_text="1 = first tag level, as TagMapping.tag_level.")
+    name = models.CharField(max_length=200, help_text="The value at that level, unescaped.")
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["company", "policy_id", "level", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "policy_id", "level", "name"], name="one_policy_tag_per_level"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} L{self.level} {self.name}"
+
+
+__all__ = ["CategoryMapping", "EmployeeMapping", "PolicyTag", "PolicyTagList", "TagMapping"]

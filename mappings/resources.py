@@ -14,10 +14,12 @@ import tablib
 from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
+from import_export.results import Result
 
 from connector.models import Company
 from mappings import services
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
+from mappings.tag_check import KnownTags, UnknownTag, known_tags, unknown_tag
 
 
 class CompanyCodeWidget(widgets.ForeignKeyWidget):  # type: ignore[misc]
@@ -46,6 +48,11 @@ class MappingResource(resources.ModelResource):  # type: ignore[misc]
     kind: services.MappingKind
 
     company = fields.Field(attribute="company", column_name="company", widget=CompanyCodeWidget())
+
+    class Meta:
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -120,22 +127,50 @@ class CategoryMappingResource(MappingResource):
         name = "Category mappings"
         fields = ("company", "category", "account", "note")
         import_id_fields = ("company", "category")
-        skip_unchanged = True
-        report_skipped = True
-        clean_model_instances = True
+
+
+class TagImportResult(Result):  # type: ignore[misc]
+    """An import's result with the tag values the kept policy tag lists do not hold (warnings only)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tag_warnings: list[tuple[int, UnknownTag]] = []
 
 
 class TagMappingResource(MappingResource):
+    """Tag mappings; a value not among the company's policy tags (as last fetched) is a warning."""
+
     kind = services.TAGS
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.known: dict[int, KnownTags] = {}
+        self.tag_warnings: list[tuple[int, UnknownTag]] = []
+
+    @classmethod
+    def get_result_class(cls) -> type[TagImportResult]:
+        return TagImportResult
+
+    def validate_instance(self, instance: Any, import_validation_errors: Any = None, **kwargs: Any) -> None:
+        super().validate_instance(instance, import_validation_errors, **kwargs)
+        company = instance.company
+        if company.pk not in self.known:
+            self.known[company.pk] = known_tags(company)  # read once per company and file, no network
+        warning = unknown_tag(
+            self.known[company.pk], company=company, level=instance.tag_level, value=instance.tag_value
+        )
+        if warning is not None:
+            self.tag_warnings.append((services.sheet_row(self.row_number), warning))
+
+    def after_import(self, dataset: tablib.Dataset, result: Any, **kwargs: Any) -> None:
+        super().after_import(dataset, result, **kwargs)
+        result.tag_warnings = list(self.tag_warnings)
 
     class Meta:
         model = TagMapping
         name = "Tag mappings"
         fields = ("company", "tag_level", "tag_value", "segment", "code")
         import_id_fields = ("company", "tag_level", "tag_value")
-        skip_unchanged = True
-        report_skipped = True
-        clean_model_instances = True
 
 
 class EmployeeMappingResource(MappingResource):
@@ -146,9 +181,6 @@ class EmployeeMappingResource(MappingResource):
         name = "Employee mappings"
         fields = ("company", "employee_email", "reimbursable_offset_account", "note")
         import_id_fields = ("company", "employee_email")
-        skip_unchanged = True
-        report_skipped = True
-        clean_model_instances = True
 
 
 class MappingXLSX(base_formats.XLSX):  # type: ignore[misc]

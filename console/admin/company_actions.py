@@ -102,7 +102,7 @@ class CompanyActionsMixin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def policy_data_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The company's Expensify policies: categories and tags, and which have no mapping yet."""
-        from connector.expensify.services import load_policy_data
+        from mappings.policy import load_policy_data
 
         company = self._company(request, pk)
         overview: object = None
@@ -144,7 +144,7 @@ class CompanyActionsMixin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Test connections (Expensify and Sage 100)", permissions=["test"])
     def test_connections(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
-        from connector.expensify.services import test_expensify_connection
+        from mappings.policy import test_expensify_connection
 
         run_for_each(
             request,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from connector.expensify import ExpensifyAuthError, ExpensifyClient, client_for_company, services
+from connector.expensify import ExpensifyAuthError, ExpensifyClient, client_for_company
 from connector.logs import redact
+from mappings import policy as services
 from tests.expensify.conftest import PARTNER_ID, SECRET, sim_control
 from tests.expensify.test_client import POLICY
 from tests.factories import CategoryMappingFactory, ExpensifyCredentialFactory, TagMappingFactory

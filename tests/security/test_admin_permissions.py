@@ -97,10 +97,10 @@ def everything(company: Company, monkeypatch: pytest.MonkeyPatch) -> Company:
     """At least one row of every registered model, so every per-object page exists."""
     from django_q.models import OrmQ, Schedule, Task
 
-    import connector.expensify.services
+    import mappings.policy
 
     # The policy page's permission is under test here, not Expensify: answer at once.
-    monkeypatch.setattr(connector.expensify.services, "load_policy_data", Spy())
+    monkeypatch.setattr(mappings.policy, "load_policy_data", Spy())
 
     ExpensifyCredentialFactory(company=company)
     SageConnectionFactory(company=company)
@@ -283,8 +283,8 @@ class QueueSpy(Spy):
 @pytest.fixture
 def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
     """The work behind each connector action, replaced by recorders."""
-    import connector.expensify.services
     import connector.sage100.services
+    import mappings.policy
     import sync.services
     import sync.tasks
 
@@ -293,7 +293,7 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
     # Replay from the list is queued to the workers, like the report page's button.
     found["replay"] = QueueSpy()
     monkeypatch.setattr(sync.tasks, "queue_replay", found["replay"])
-    monkeypatch.setattr(connector.expensify.services, "test_expensify_connection", found["test_expensify"])
+    monkeypatch.setattr(mappings.policy, "test_expensify_connection", found["test_expensify"])
     monkeypatch.setattr(connector.sage100.services, "test_sage_connection", found["test_sage"])
     monkeypatch.setattr(connector.sage100.services, "refresh_chart", found["refresh"])
     return found

@@ -153,9 +153,9 @@ def test_planted_secrets_never_leak(
 ) -> None:
     from django_q.tasks import async_task
 
-    from connector.expensify.services import load_policy_data, test_expensify_connection
     from connector.sage100.gateway import open_gateway, settings_for_company
     from connector.sage100.services import refresh_chart, test_sage_connection
+    from mappings.policy import load_policy_data, test_expensify_connection
 
     company = planted_company
     errors: list[str] = []

@@ -1,4 +1,4 @@
-"""Admin forms for the mappings: accounts checked against the cached Sage chart, spreadsheet uploads."""
+"""The mapping pages' forms: accounts checked against the cached Sage chart, spreadsheet uploads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from import_export.forms import ImportForm
 
 from connector.models import Company, GLAccount
@@ -30,7 +31,7 @@ class AccountInput(forms.TextInput):
         self.list_id = list_id
         self.choices: list[tuple[str, str]] = []
 
-    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         box = super().render(name, value, attrs, renderer)
         options = format_html_join("", '<option value="{}">{}</option>', self.choices)
         return format_html('{}<datalist id="{}">{}</datalist>', box, self.list_id, options)
@@ -81,7 +82,7 @@ class AccountCheckedForm(forms.ModelForm):  # type: ignore[type-arg]
                     ).strip()
 
     def _post_clean(self) -> None:
-        super()._post_clean()  # the model's clean() formats the account to the mask first
+        super()._post_clean()  # type: ignore[misc]  # the model's clean() formats the account to the mask first
         company = getattr(self.instance, "company", None) if self.instance.company_id else None
         if company is None:
             return
@@ -113,19 +114,6 @@ class TagMappingForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = TagMapping
         fields = ("company", "tag_level", "tag_value", "segment", "code")
-
-
-def unknown_tag_warning(mapping: TagMapping) -> str | None:
-    """A warning when no stored expense of the company ever carried this tag value."""
-    from sync.models import Expense
-
-    expenses = Expense.objects.filter(report__company_id=mapping.company_id).exclude(tag="")
-    if not expenses.exists() or expenses.filter(tag__icontains=mapping.tag_value.strip()).exists():
-        return None
-    return (
-        f"No expense of company {mapping.company.code} seen so far has the tag “{mapping.tag_value}”: "
-        "check its spelling against the policy's tags (Policy data, on the company page)."
-    )
 
 
 class MappingImportForm(ImportForm):  # type: ignore[misc]

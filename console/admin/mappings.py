@@ -1,4 +1,9 @@
-"""Admin for the mapping tables, with spreadsheet import (dry-run preview, then confirm) and export."""
+"""The mapping tables' pages, with spreadsheet import (dry-run preview, then confirm) and export.
+
+A tag mapping whose value is not among the company's Expensify policy tags (as last fetched) saves
+with a warning, in the form and in an import; nothing here calls Expensify except the explicit
+"Refresh policy tags" page (policy_tags.py).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from import_export.admin import ImportExportModelAdmin
 
-from mappings.forms import (
+from console.admin.mapping_forms import (
     CategoryMappingForm,
     EmployeeMappingForm,
     MappingImportForm,
     TagMappingForm,
-    unknown_tag_warning,
 )
+from console.admin.policy_tags import refresh_tags_page, warn_unknown_tag, warn_unknown_tags
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from mappings.resources import (
     MAPPING_FORMATS,
@@ -23,6 +29,16 @@ from mappings.resources import (
     EmployeeMappingResource,
     TagMappingResource,
 )
+
+
+def import_problems(result: Any) -> list[str]:
+    """Every problem of an import's result, one plain sentence each."""
+    problems = [str(error.error) for error in result.base_errors]
+    for number, errors in result.row_errors():
+        problems += [f"row {number}: {error.error}" for error in errors]
+    for row in result.invalid_rows:
+        problems += [m for ms in row.error_dict.values() for m in ms]
+    return problems
 
 
 class MappingAdmin(ImportExportModelAdmin):  # type: ignore[misc]
@@ -47,17 +63,14 @@ class MappingAdmin(ImportExportModelAdmin):  # type: ignore[misc]
         # The confirm step re-reads the file; if the data changed since the preview and a row now
         # fails, everything was rolled back: say so instead of "Import finished".
         if result.has_errors() or result.has_validation_errors():
-            problems = [str(error.error) for error in result.base_errors]
-            for number, errors in result.row_errors():
-                problems += [f"row {number}: {error.error}" for error in errors]
-            for row in result.invalid_rows:
-                problems += [m for ms in row.error_dict.values() for m in ms]
-            messages.error(request, "Nothing was imported: " + "; ".join(problems))
+            messages.error(request, "Nothing was imported: " + "; ".join(import_problems(result)))
             url = reverse(
                 "admin:{}_{}_changelist".format(*self.get_model_info()), current_app=self.admin_site.name
             )
             return HttpResponseRedirect(url)
-        return super().process_result(result, request)
+        warn_unknown_tags(request, getattr(result, "tag_warnings", []))
+        response: HttpResponse = super().process_result(result, request)
+        return response
 
 
 @admin.register(CategoryMapping)
@@ -72,15 +85,37 @@ class CategoryMappingAdmin(MappingAdmin):
 class TagMappingAdmin(MappingAdmin):
     form = TagMappingForm
     resource_classes = [TagMappingResource]
+    change_list_template = "admin/mappings/tagmapping/change_list.html"
+    list_display = ("tag_value", "tag_level", "segment", "code", "company", "updated_at")
+    search_fields = ("tag_value", "segment", "code", "company__code")
+
+    def get_urls(self) -> list[URLPattern]:
+        urls: list[URLPattern] = super().get_urls()
+        view = self.admin_site.admin_view(self.refresh_tags_view)
+        return [path("refresh-tags/", view, name="mappings_tagmapping_refresh_tags"), *urls]
+
+    def refresh_tags_view(self, request: HttpRequest) -> HttpResponse:
+        return refresh_tags_page(self, request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {**(extra_context or {}), "can_refresh_tags": self.has_change_permission(request)}
+        response: HttpResponse = super().changelist_view(request, extra)
+        return response
 
     def save_model(self, request: HttpRequest, obj: TagMapping, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        warning = unknown_tag_warning(obj)
-        if warning:
-            messages.warning(request, warning)
+        warn_unknown_tag(request, obj)
 
-    list_display = ("tag_value", "tag_level", "segment", "code", "company", "updated_at")
-    search_fields = ("tag_value", "segment", "code", "company__code")
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The preview also warns of the file's tag values unknown to the policies."""
+        response: HttpResponse = super().import_action(request, **kwargs)
+        if isinstance(response, TemplateResponse) and response.context_data:
+            result = response.context_data.get("result")
+            if result is not None:
+                warn_unknown_tags(request, getattr(result, "tag_warnings", []))
+        return response
 
 
 @admin.register(EmployeeMapping)
