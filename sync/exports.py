@@ -19,6 +19,7 @@ from import_export import fields, resources
 
 from audit.models import AuditEvent
 from connector.money import cents_to_decimal
+from mappings.resources import escape_formula
 from sync.models import ExpenseReport, JournalLine
 from sync.words import action_words
 
@@ -31,13 +32,19 @@ def _amount(cents: int | None) -> str:
 
 
 class ReadOnlyResource(resources.ModelResource):  # type: ignore[misc]
-    """Export only: importing through these resources is refused."""
+    """Export only: importing through these resources is refused. `related` are the rows each row
+    reads beside its own (joined once), `download_name` the file's name before its date."""
+
+    related: ClassVar[tuple[str, ...]] = ()
+    download_name: ClassVar[str]
 
     def import_data(self, *args: Any, **kwargs: Any) -> Any:
         raise PermissionError("This resource exports only.")
 
 
 class ReportResource(ReadOnlyResource):
+    related = ("company",)
+    download_name = "expense-reports"
     company = fields.Field(attribute="company__code", column_name="company")
     total = fields.Field(column_name="total")
     state = fields.Field(column_name="state")
@@ -58,7 +65,6 @@ class ReportResource(ReadOnlyResource):
             "change_summary",
             "exported_at",
         )
-        export_order = fields
 
     def dehydrate_total(self, obj: ExpenseReport) -> str:
         return _amount(obj.total_cents)
@@ -68,6 +74,8 @@ class ReportResource(ReadOnlyResource):
 
 
 class JournalLineResource(ReadOnlyResource):
+    related = ("entry", "entry__company", "entry__report")
+    download_name = "journal-lines"
     company = fields.Field(attribute="entry__company__code", column_name="company")
     report_id = fields.Field(attribute="entry__report__report_id", column_name="report_id")
     reference = fields.Field(attribute="entry__reference", column_name="reference")
@@ -95,7 +103,6 @@ class JournalLineResource(ReadOnlyResource):
             "comment",
             "mapping_source",
         )
-        export_order = fields
 
     def dehydrate_debit(self, obj: JournalLine) -> str:
         return _amount(obj.debit_cents) if obj.debit_cents else ""
@@ -108,6 +115,8 @@ class JournalLineResource(ReadOnlyResource):
 
 
 class AuditEventResource(ReadOnlyResource):
+    related = ("company",)
+    download_name = "audit-events"
     company = fields.Field(attribute="company__code", column_name="company")
     what = fields.Field(column_name="what")
     amount = fields.Field(column_name="amount")
@@ -130,39 +139,12 @@ class AuditEventResource(ReadOnlyResource):
             "sage_batch_no",
             "message",
         )
-        export_order = fields
 
     def dehydrate_what(self, obj: AuditEvent) -> str:
         return action_words(obj.action)
 
     def dehydrate_amount(self, obj: AuditEvent) -> str:
         return _amount(obj.amount_cents)
-
-
-class Export:
-    """One download: a resource, the related rows it reads, a file name."""
-
-    resource: ClassVar[type[ReadOnlyResource]]
-    related: ClassVar[tuple[str, ...]] = ()
-    name: ClassVar[str]
-
-
-class ReportExport(Export):
-    resource = ReportResource
-    related = ("company",)
-    name = "expense-reports"
-
-
-class JournalLineExport(Export):
-    resource = JournalLineResource
-    related = ("entry", "entry__company", "entry__report")
-    name = "journal-lines"
-
-
-class AuditExport(Export):
-    resource = AuditEventResource
-    related = ("company",)
-    name = "audit-events"
 
 
 class _Echo:
@@ -172,12 +154,12 @@ class _Echo:
         return value
 
 
-def _rows(export: type[Export], queryset: QuerySet[Any]) -> Iterator[list[Any]]:
-    resource = export.resource()
-    yield resource.get_export_headers()
-    rows = queryset.select_related(*export.related) if export.related else queryset
+def _rows(resource: type[ReadOnlyResource], queryset: QuerySet[Any]) -> Iterator[list[Any]]:
+    columns = resource()
+    yield columns.get_export_headers()
+    rows = queryset.select_related(*resource.related) if resource.related else queryset
     for obj in rows.iterator(chunk_size=CHUNK):
-        yield [_cell(value) for value in resource.export_resource(obj)]
+        yield [_cell(value) for value in columns.export_resource(obj)]
 
 
 def _cell(value: Any) -> Any:
@@ -188,34 +170,29 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _formula_safe(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def stream_csv(export: type[Export], queryset: QuerySet[Any]) -> StreamingHttpResponse:
+def stream_csv(resource: type[ReadOnlyResource], queryset: QuerySet[Any]) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    body = (writer.writerow([_formula_safe(v) for v in row]) for row in _rows(export, queryset))
+    body = (writer.writerow([escape_formula(v) for v in row]) for row in _rows(resource, queryset))
     response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export.name}-{timezone.localdate()}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="{resource.download_name}-{timezone.localdate()}.csv"'
+    )
     return response
 
 
-def xlsx_file(export: type[Export], queryset: QuerySet[Any]) -> FileResponse:
+def xlsx_file(resource: type[ReadOnlyResource], queryset: QuerySet[Any]) -> FileResponse:
     import openpyxl
 
     book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(export.name[:31])
-    for row in _rows(export, queryset):
-        sheet.append([_formula_safe(v) if isinstance(v, str) else v for v in row])
+    sheet = book.create_sheet(resource.download_name[:31])
+    for row in _rows(resource, queryset):
+        sheet.append([escape_formula(v) if isinstance(v, str) else v for v in row])
     spool = tempfile.TemporaryFile()  # FileResponse closes it when sent
     book.save(spool)
     spool.seek(0)
     return FileResponse(
         spool,
         as_attachment=True,
-        filename=f"{export.name}-{timezone.localdate()}.xlsx",
+        filename=f"{resource.download_name}-{timezone.localdate()}.xlsx",
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )

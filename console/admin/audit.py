@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from connector.money import display
 from console.admin.common import LedgerAdmin, partial_search
 from console.admin.downloads import ExportMixin
-from sync.exports import AuditExport
+from sync.exports import AuditEventResource
 from sync.words import action_words
 
 # The actions the connector writes; a fixed list, so the filter needs no DISTINCT over the table.
@@ -88,7 +88,7 @@ class AuditEventAdmin(ExportMixin, LedgerAdmin):
     )
     date_hierarchy = "at"
     list_per_page = 100
-    export_class = AuditExport
+    export_resource = AuditEventResource
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str

@@ -11,13 +11,13 @@ from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from sync.exports import FORMATS, Export, stream_csv, xlsx_file
+from sync.exports import FORMATS, ReadOnlyResource, stream_csv, xlsx_file
 
 
 class ExportMixin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Adds `download/?format=csv|xlsx` to a ModelAdmin: the rows of the list as filtered."""
 
-    export_class: ClassVar[type[Export]]
+    export_resource: ClassVar[type[ReadOnlyResource]]
     change_list_template = "admin/cockpit/change_list_download.html"
 
     def get_urls(self) -> list[URLPattern]:
@@ -40,8 +40,8 @@ class ExportMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         request.GET = params  # type: ignore[assignment]  # the list's own filters and search, as on the page
         queryset = self.get_changelist_instance(request).get_queryset(request)
         if wanted == "xlsx":
-            return xlsx_file(self.export_class, queryset)
-        return stream_csv(self.export_class, queryset)
+            return xlsx_file(self.export_resource, queryset)
+        return stream_csv(self.export_resource, queryset)
 
     def _choose_format(self, request: HttpRequest) -> HttpResponse:
         """No format chosen: a page that offers both, for the rows as filtered."""

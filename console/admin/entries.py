@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString
 from connector.money import display
 from console.admin.common import LedgerAdmin, amount_or_blank, partial_search
 from console.admin.downloads import ExportMixin
-from sync.exports import JournalLineExport
+from sync.exports import JournalLineResource
 from sync.models import ExpenseReport, JournalEntry, JournalLine
 
 
@@ -111,7 +111,7 @@ class JournalLineAdmin(ExportMixin, LedgerAdmin):
     search_fields = ("account",)
     search_help_text = "A report ID (or part of it), or the start of an account (e.g. 6100)."
     list_select_related = ("entry", "entry__company", "entry__report")
-    export_class = JournalLineExport
+    export_resource = JournalLineResource
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[JournalLine], search_term: str

@@ -20,7 +20,7 @@ from console.admin.report_actions import ReportActions
 from console.admin.report_changes import ReportChanges
 from console.admin.report_page import ReportPageFields
 from console.admin.report_sage import ReportSageViews
-from sync.exports import ReportExport
+from sync.exports import ReportResource
 from sync.models import Expense, ExpenseReport, JournalEntry
 
 
@@ -78,7 +78,7 @@ class ExpenseReportAdmin(
     date_hierarchy = "approved_on"
     inlines = [ExpenseInline, JournalEntryInline]
     actions = ["replay_reports", "accept_change"]
-    export_class = ReportExport
+    export_resource = ReportResource
     readonly_fields = (
         "what_to_do",
         "company",
