@@ -53,12 +53,14 @@ def move(
     from_states: Sequence[str] | None = None,
     holder: str | None = None,
     detail: dict[str, Any] | None = None,
+    where: dict[str, Any] | None = None,
     **fields: Any,
 ) -> bool:
     """Move `report` to `to` if it is still in `from_states` (default: the state it was read in),
     and (when `action` is given) audit the move. Returns False when another worker moved it first.
 
-    `holder`: only if this worker's claim still holds (a claimed report's end is its claimer's)."""
+    `holder`: only if this worker's claim still holds (a claimed report's end is its claimer's).
+    `where`: only if these columns still hold these values (the revision the caller built from)."""
     sources = list(from_states) if from_states is not None else [report.state]
     for source in sources:
         check_move(source, to)
@@ -66,6 +68,8 @@ def move(
     rows = ExpenseReport.objects.filter(pk=report.pk, state__in=sources)
     if holder is not None:
         rows = rows.filter(claimed_by=holder)
+    if where:
+        rows = rows.filter(**where)
     if "last_error" in fields:
         fields["last_error"] = redact(str(fields["last_error"]))
     updated = rows.update(state=to, updated_at=now, **fields)
@@ -110,13 +114,22 @@ def move_many(
     return moved
 
 
-def claim(report: ExpenseReport, *, holder: str, from_states: Iterable[str], seconds: float) -> bool:
-    """Move a report to `posting` only if it is still in one of `from_states` (one worker wins)."""
+def claim(
+    report: ExpenseReport,
+    *,
+    holder: str,
+    from_states: Iterable[str],
+    seconds: float,
+    revision: str | None = None,
+) -> bool:
+    """Move a report to `posting` only if it is still in one of `from_states` (one worker wins)
+    and, given a `revision` (fingerprint), still holds that revision."""
     return move(
         report,
         S.POSTING,
         actor=holder,
         from_states=list(from_states),
+        where={"fingerprint": revision} if revision is not None else None,
         claimed_by=holder,
         claimed_until=timezone.now() + dt.timedelta(seconds=seconds),
         attempts=F("attempts") + 1,

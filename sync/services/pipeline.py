@@ -5,17 +5,27 @@ The next report is prepared (built, stored and claimed) while others are in Sage
 bookkeeping overlaps Sage's latency and SQLite (one writer at a time) gets the same concurrency as
 PostgreSQL. No send starts before a thread is free: a stop (credentials, access) leaves at most one
 claimed, unsent report, and it goes back as it was.
+
+Posts Sage took are recorded a few at a time in one transaction (at most FLUSH_REPORTS, none
+waiting longer than FLUSH_SECONDS); any other answer is recorded at once, after them, so a stop
+is seen before the next send. A crash before such a record leaves those reports claimed with their
+entries open: once the claims expire, the next run settles each by lookup under its key.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from sync import selectors
 from sync.models import ExpenseReport
 from sync.services.posting import Poster
 from sync.services.sends import Answer, Send
+
+FLUSH_REPORTS = 50
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -28,10 +38,13 @@ class Pipeline:
     in_sage: dict[Future[Answer], Send] = field(default_factory=dict)
     ready: Send | None = None  # claimed, waiting for a free thread
     error: Exception | None = None
+    # Posts Sage took, recorded together: at most FLUSH_REPORTS of them or FLUSH_SECONDS old.
+    pending: list[tuple[Send, Answer]] = field(default_factory=list)
+    pending_since: float = 0.0
 
     def run(self, reports: Iterable[ExpenseReport]) -> None:
         """Post every report; re-raise the first error (a stop, a database failure) at the end."""
-        queue = iter(reports)
+        queue = selectors.with_expenses(reports)  # one read of expenses per few reports
         prefix = f"post-{self.poster.company.code}"
         try:
             with ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix=prefix) as pool:
@@ -40,9 +53,11 @@ class Pipeline:
                     if not self.in_sage:
                         break
                     self._collect()
+            self._flush()
             if self.ready is not None:
                 self.poster.release_unsent(self.ready)
         finally:
+            self._flush()  # whatever happened, what Sage took is recorded
             self.poster.close()
         if self.error is not None:
             raise self.error
@@ -69,12 +84,42 @@ class Pipeline:
                 self.on_done()
 
     def _collect(self) -> None:
-        """Record every answer that came back (even after the company stopped: it was sent)."""
-        finished, _ = wait(self.in_sage, timeout=self.wait_seconds, return_when=FIRST_COMPLETED)
+        """Record every answer that came back (even after the company stopped: it was sent).
+
+        A post Sage took waits to be recorded with the next few (one transaction for them all);
+        any other answer is recorded at once, after those, before anything else is sent."""
+        timeout = self.wait_seconds
+        if self.pending:
+            timeout = max(0.0, min(timeout, self.pending_since + FLUSH_SECONDS - time.monotonic()))
+        finished, _ = wait(self.in_sage, timeout=timeout, return_when=FIRST_COMPLETED)
         self.tick()  # a slow answer must not cost the run its lease
         for future in finished:
+            send = self.in_sage.pop(future)
             try:
-                self.poster.finish(self.in_sage.pop(future), future.result())
+                answer = future.result()
+                if self.poster.deferrable(send, answer):
+                    if not self.pending:
+                        self.pending_since = time.monotonic()
+                    self.pending.append((send, answer))
+                else:
+                    self._flush()
+                    self.poster.finish(send, answer)
             except Exception as exc:
                 self.error = self.error or exc
             self.on_done()
+        if len(self.pending) >= FLUSH_REPORTS or (
+            self.pending and time.monotonic() - self.pending_since >= FLUSH_SECONDS
+        ):
+            self._flush()
+
+    def _flush(self) -> None:
+        items, self.pending = self.pending, []
+        if not items:
+            return
+        try:
+            if len(items) == 1:
+                self.poster.finish(*items[0])
+            else:
+                self.poster.finish_many(items)
+        except Exception as exc:
+            self.error = self.error or exc

@@ -104,6 +104,14 @@ class Poster(RecordsAnswers):
 
     def prepare(self, report: ExpenseReport) -> str | Send:
         """Claim the report with the one entry it may send now; or return the state it stays in."""
+        listed: list[Expense] | None = getattr(report, "listed_expenses", None)
+        if listed is not None and report.state in POSTABLE_NOW and hasattr(report, "has_entries"):
+            # Listed by this run with its expenses: no re-read. The claim holds only if the report
+            # is still in that state and revision; else it is read again and prepared as below.
+            report.company = self.company
+            if not self.is_eligible(report):
+                return report.state
+            return self._prepare_fresh(report, listed=listed)
         if report.state == S.POSTING and not take_over_stale(report, holder=self.holder):
             return report.state
         report.refresh_from_db()
@@ -135,8 +143,8 @@ class Poster(RecordsAnswers):
             open_for_send(entry)
         return Send(report, entry, payload_of(entry), settling=True, eligible=self.is_eligible(report))
 
-    def _prepare_fresh(self, report: ExpenseReport) -> str | Send:
-        expenses = list(report.expenses.all().order_by("id"))
+    def _prepare_fresh(self, report: ExpenseReport, *, listed: list[Expense] | None = None) -> str | Send:
+        expenses = listed if listed is not None else list(report.expenses.all().order_by("id"))
         try:
             built = self.context.build(selectors.report_input(report, expenses=expenses))
         except NeedsMapping as exc:
@@ -152,11 +160,16 @@ class Poster(RecordsAnswers):
                 other = take_ownership(report)
                 if other is not None:
                     raise _OwnedElsewhere
-                entry = save_entry(report=report, built=built, opened=True)
+                first = listed is not None and not getattr(report, "has_entries", True)
+                entry = save_entry(report=report, built=built, opened=True, first=first)
                 for note in built.notes:
                     record(action="note", actor=self.actor, report=report, message=note)
                 claimed = claim(
-                    report, holder=self.holder, from_states=[report.state], seconds=self.claim_seconds
+                    report,
+                    holder=self.holder,
+                    from_states=[report.state],
+                    seconds=self.claim_seconds,
+                    revision=report.fingerprint if listed is not None else None,
                 )
                 if not claimed:
                     transaction.set_rollback(True)  # another worker has it: nothing of ours stays
@@ -168,7 +181,8 @@ class Poster(RecordsAnswers):
         except IntegrityError:
             claimed = False  # another entry was opened meanwhile
         if not claimed:
-            return ExpenseReport.objects.get(pk=report.pk).state  # another worker moved it meanwhile
+            fresh = ExpenseReport.objects.get(pk=report.pk)  # another worker moved it meanwhile
+            return self.prepare(fresh) if listed is not None else fresh.state
         payload = payload_of(entry, built.lines)
         return Send(
             report, entry, payload, settling=False, eligible=True, lines=built.lines, expenses=expenses

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any, cast
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -74,6 +75,32 @@ class RecordsAnswers:
             send.report.state, send.entry.state = S.POSTING, EntryState.OPEN
             return self._left_open(send, f"could not record Sage's answer: {exc}")
         return self._failed(send, answer)
+
+    @staticmethod
+    def deferrable(send: Send, answer: Answer) -> bool:
+        """A first post that Sage took: its record may wait to share a transaction (finish_many)."""
+        return answer.outcome is not None and answer.error is None and not send.settling
+
+    def finish_many(self, items: list[tuple[Send, Answer]]) -> None:
+        """Record deferrable answers in one transaction. On a database error it all rolls back:
+        the report it happened on is left open (as finish() does), the others are recorded again
+        one at a time."""
+        posted, done = self.counts.posted, 0
+        try:
+            with transaction.atomic():
+                for send, answer in items:
+                    self._sent(send, cast(PostOutcome, answer.outcome))  # deferrable: it has one
+                    done += 1
+        except DatabaseError as exc:
+            log.exception("recording %d answers failed; recording them one at a time", len(items))
+            with self.counts.lock:
+                self.counts.posted = posted
+            for n, (send, answer) in enumerate(items):
+                send.report.state, send.entry.state = S.POSTING, EntryState.OPEN  # rolled back
+                if n == done:
+                    self._left_open(send, f"could not record Sage's answer: {exc}")
+                else:
+                    self.finish(send, answer)
 
     def _sent(self, send: Send, outcome: PostOutcome) -> str:
         how = "re-sent after an unknown outcome" if send.settling else "posted"
@@ -208,35 +235,27 @@ class RecordsAnswers:
                 report, S.READY, actor=self.actor, holder=self.holder, last_error=str(exc), claimed_until=None
             )
             raise CompanyStopped(exc)
+        # A lock or a timeout Sage answered definitely: try again later; anything else: failed.
+        state, action, count = S.FAILED, "post_failed", "failed"
+        later: dict[str, Any] = {}
         if isinstance(exc, SageTransientError):
             attempts = ExpenseReport.objects.filter(pk=report.pk).values_list("attempts", flat=True).first()
-            move(
-                report,
-                S.RETRY_WAIT,
-                actor=self.actor,
-                action="post_retrying",
-                message=str(exc),
-                holder=self.holder,
-                detail=detail,
-                last_error=str(exc),
-                claimed_until=None,
-                next_attempt_at=timezone.now() + retry_delay(attempts or 1),
-            )
-            self.counts.add("retrying")
-            return S.RETRY_WAIT
+            state, action, count = S.RETRY_WAIT, "post_retrying", "retrying"
+            later = {"next_attempt_at": timezone.now() + retry_delay(attempts or 1)}
         move(
             report,
-            S.FAILED,
+            state,
             actor=self.actor,
-            action="post_failed",
+            action=action,
             message=str(exc),
             holder=self.holder,
             detail=detail,
             last_error=str(exc),
             claimed_until=None,
+            **later,
         )
-        self.counts.add("failed")
-        return S.FAILED
+        self.counts.add(count)
+        return state
 
     def release_unsent(self, send: Send) -> None:
         """Claimed, never sent (the run stopped first): nothing was written, so it is as it was."""
