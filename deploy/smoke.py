@@ -355,8 +355,8 @@ def _run(
     from django_q.models import Schedule, Task
     from django_q.tasks import async_task
 
-    from connector.models import Lease
     from console.demo import ensure_demo_company
+    from sync.leases import run_key, running
     from sync.models import ExpenseReport, ReportState, RunOutcome, RunTrigger, SyncRun
 
     with timings.step("simulators, demo company, schedules"):
@@ -523,7 +523,7 @@ def _run(
         )
         wait_until(
             "the queued sync to take its run lease",
-            lambda: Lease.objects.filter(key=f"run:{company.code}", expires_at__gt=timezone.now()).exists(),
+            lambda: run_key(company.code) in [lease.key for lease in running()],
             timeout=30,
             every=0.05,
         )

@@ -1,7 +1,9 @@
-"""Run leases: one sync run per company at a time, across every worker (connector.coordination).
+"""Run leases: one sync run (or correction) per company at a time, across every worker.
 
-Database rows on the database's clock, whatever REDIS_URL says: the lease guards rows in that
-same database, and operators' tools (health, the upgrade pause) read it there.
+A lease `run:<company code>` in the coordination layer (`connector.coordination.get_backend()`,
+the one rule: Redis with REDIS_URL, else the database), on the store's clock. The run renews it
+from its own thread; a worker that dies stops renewing and the lease frees when it expires.
+Operators' tools read the live ones through `running()`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ import os
 import socket
 import uuid
 
-from connector.coordination import database_backend
+from connector.coordination import RUN_LEASE_PREFIX, Held, get_backend
+
+
+def run_key(company_code: str) -> str:
+    """The lease name of a company's runs."""
+    return f"{RUN_LEASE_PREFIX}{company_code}"
 
 
 def new_holder() -> str:
@@ -20,14 +27,19 @@ def new_holder() -> str:
 
 def acquire(key: str, *, holder: str, seconds: float) -> bool:
     """Take the lease if free or expired; True when `holder` now has it."""
-    return database_backend().claim(key, holder=holder, seconds=seconds)
+    return get_backend().claim(key, holder=holder, seconds=seconds)
 
 
 def renew(key: str, *, holder: str, seconds: float) -> bool:
     """Extend `holder`'s lease to `seconds` from now; False when it no longer holds it."""
-    return database_backend().renew(key, holder=holder, seconds=seconds)
+    return get_backend().renew(key, holder=holder, seconds=seconds)
 
 
 def release(key: str, *, holder: str) -> None:
     """Give the lease up, if `holder` still has it."""
-    database_backend().release(key, holder=holder)
+    get_backend().release(key, holder=holder)
+
+
+def running() -> list[Held]:
+    """The run leases held now on any host, by the store's clock."""
+    return get_backend().held(RUN_LEASE_PREFIX)

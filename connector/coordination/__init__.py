@@ -1,18 +1,20 @@
-"""One coordination layer: leases, write slots and request pacing shared by every worker.
+"""One coordination layer: run leases, write slots and request pacing shared by every worker.
 
-`get_backend()` is the one rule: REDIS_URL set → Redis, else the database. (An in-memory SQLite
-database can only be opened by this process, the test suite's, so coordination stays in-process
-there too.) Every backend keeps time by the store's clock. Run leases are database rows whatever
-the rule says: they guard rows in that database and operators' tools read them there
-(`sync/leases.py`).
+`get_backend()` is the one rule, for all three: REDIS_URL set → Redis, else the database. (An
+in-memory SQLite database can only be opened by this process, the test suite's, so coordination
+stays in-process there too.) Every backend keeps time by the store's clock (Redis TIME, the
+database's NOW()). Operators' tools (health, the upgrade pause, the smoke test) read leases
+through the same backend (`Backend.held`), never from a table or with the app server's clock.
 """
 
 from __future__ import annotations
 
 import threading
 
-from connector.coordination.base import Backend, Rule, horizon, wait_needed
+from connector.coordination.base import Backend, Held, Rule, horizon, wait_needed
 from connector.coordination.memory import MemoryBackend
+
+RUN_LEASE_PREFIX = "run:"  # a company's run lease is "run:<company code>" (sync/leases.py)
 
 _memory = MemoryBackend()
 _lock = threading.Lock()
@@ -41,10 +43,7 @@ def get_backend() -> Backend:
 
 
 def database_backend(*, own_connection: bool = False) -> Backend:
-    """The database backend; leases on the caller's connection unless `own_connection`.
-
-    Run leases use it whatever REDIS_URL says, on the caller's connection.
-    """
+    """The database backend; leases on the caller's connection unless `own_connection`."""
     from connector.coordination.database import DatabaseBackend
 
     return DatabaseBackend(own_connection=own_connection)
@@ -66,7 +65,9 @@ def backend_named(name: str) -> Backend:
 
 
 __all__ = [
+    "RUN_LEASE_PREFIX",
     "Backend",
+    "Held",
     "MemoryBackend",
     "Rule",
     "backend_named",

@@ -9,9 +9,19 @@ NOW()), never from the app server's clock, so hosts whose clocks differ still ag
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 Rule = tuple[int, float]  # (at most N requests, per window of W seconds)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A lease not yet expired by the store's clock: its key, holder and seconds left."""
+
+    key: str
+    holder: str
+    seconds_left: float
 
 
 class Backend(Protocol):
@@ -35,6 +45,10 @@ class Backend(Protocol):
 
     def release(self, key: str, *, holder: str) -> None:
         """Give `key` up, if `holder` still has it."""
+        ...
+
+    def held(self, prefix: str) -> list[Held]:
+        """The leases whose key starts with `prefix` and that have not expired, by key."""
         ...
 
     # -- pacing: at most N requests per W seconds for a key, across every worker ---------------
@@ -82,4 +96,4 @@ def horizon(rules: Sequence[Rule]) -> float:
     return max((float(w) for _, w in rules), default=0.0)
 
 
-__all__ = ["Backend", "Rule", "horizon", "wait_needed"]
+__all__ = ["Backend", "Held", "Rule", "horizon", "wait_needed"]

@@ -28,7 +28,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models.functions import Now
 
-from connector.coordination.base import Rule, horizon, wait_needed
+from connector.coordination.base import Held, Rule, horizon, wait_needed
 from connector.models import Lease, ThrottleEvent
 
 T = TypeVar("T")
@@ -163,6 +163,23 @@ class DatabaseBackend:
         self._lease_statement(
             "DELETE FROM {table} WHERE key = %s AND holder = %s", lambda arg: [key, holder]
         )
+
+    def held(self, prefix: str) -> list[Held]:
+        def step() -> list[Held]:
+            with self._lease_cursor() as cursor:
+                now, _, _ = _lease_sql(cursor.db.vendor)
+                if cursor.db.vendor == "postgresql":
+                    left = "extract(epoch FROM expires_at - statement_timestamp())"
+                else:
+                    left = "(julianday(expires_at) - julianday('now')) * 86400.0"
+                cursor.execute(
+                    f"SELECT key, holder, {left} FROM {Lease._meta.db_table} "  # noqa: S608 (no input)
+                    f"WHERE substr(key, 1, %s) = %s AND expires_at > {now} ORDER BY key",
+                    [len(prefix), prefix],
+                )
+                return [Held(key, holder, float(seconds)) for key, holder, seconds in cursor.fetchall()]
+
+        return self._retry_locked(step)
 
     # -- pacing: rows under `key` finished (at = answered), `key#flying` in flight (at = start,
     #    the row id is the token), `key#blocked` Retry-After deadlines --------------------------

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from connector.coordination.base import Rule, horizon, wait_needed
+from connector.coordination.base import Held, Rule, horizon, wait_needed
 
 
 class MemoryBackend:
@@ -51,6 +51,15 @@ class MemoryBackend:
             current = self._leases.get(key)
             if current is not None and current[0] == holder:
                 del self._leases[key]
+
+    def held(self, prefix: str) -> list[Held]:
+        with self._lock:
+            now = self._clock()
+            return [
+                Held(key, holder, until - now)
+                for key, (holder, until) in sorted(self._leases.items())
+                if key.startswith(prefix) and until > now
+            ]
 
     def pace(self, key: str, rules: Sequence[Rule], hold: float) -> tuple[float, str]:
         with self._lock:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connector.coordination.base import Rule
+from connector.coordination.base import Held, Rule
 
 PREFIX = "ml-connector:"
 
@@ -109,6 +109,10 @@ def redis_client(url: str) -> Any:
         return _clients[url]
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisBackend:
     """Shared by every host using the same Redis."""
 
@@ -149,6 +153,26 @@ class RedisBackend:
 
     def release(self, key: str, *, holder: str) -> None:
         self._release(keys=[self._prefix + key], args=[holder])
+
+    def held(self, prefix: str) -> list[Held]:
+        # Glob characters in the prefix match themselves; pacing keys are never leases.
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self._prefix + prefix) + "*"
+        pacing = self._prefix + "pace:"
+        names = sorted(
+            name
+            for name in self.redis.scan_iter(match=pattern, count=1000, _type="STRING")
+            if not _text(name).startswith(pacing)
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+            pipe.pttl(name)
+        answers = pipe.execute()
+        leases = []
+        for name, holder, ttl in zip(names, answers[0::2], answers[1::2], strict=True):
+            if holder is not None and ttl is not None and int(ttl) > 0:  # -2: gone since the scan
+                leases.append(Held(_text(name)[len(self._prefix) :], _text(holder), int(ttl) / 1000))
+        return leases
 
     def _pace_keys(self, key: str) -> list[str]:
         base = f"{self._prefix}pace:{key}"

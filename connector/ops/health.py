@@ -104,7 +104,8 @@ def check_health() -> Health:
         worker_clusters=_guard("workers", _worker_clusters) if broker else None,
         schedules_late=_guard("schedules", _late_schedules),
         schedules_paused=_guard("schedules", _paused_schedules),
-        running_syncs=_guard("leases", running_syncs),
+        # Run leases live in the coordination store (Redis when the broker is): not asked when down.
+        running_syncs=_guard("leases", running_syncs) if broker else None,
         companies=_guard("companies", _company_flags) or (),
     )
 

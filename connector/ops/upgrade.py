@@ -12,12 +12,10 @@ import time
 from collections.abc import Callable
 
 from django.db import transaction
-from django.utils import timezone
 
-from connector.models import Lease
+from connector.coordination import RUN_LEASE_PREFIX, get_backend
 
 PAUSED = "paused-for-upgrade"
-RUN_LEASE_PREFIX = "run:"  # sync/services.py takes "run:<company code>" for each run
 
 
 def pause_schedules() -> int:
@@ -53,8 +51,9 @@ def paused_count() -> int:
 
 
 def running_syncs() -> int:
-    """Sync runs in progress on any host: unexpired run leases."""
-    return Lease.objects.filter(key__startswith=RUN_LEASE_PREFIX, expires_at__gt=timezone.now()).count()
+    """Sync runs in progress on any host: run leases not expired by the coordination store's clock
+    (the same backend the runs take them in: `connector.coordination.get_backend()`)."""
+    return len(get_backend().held(RUN_LEASE_PREFIX))
 
 
 def wait_for_running_syncs(

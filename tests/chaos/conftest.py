@@ -393,12 +393,13 @@ def expire_dead_holders(codes: list[str], *, stuck_seconds: float = 2.0) -> dict
     import redis
     from django.utils import timezone
 
-    from connector.models import Lease
+    from sync import leases as run_leases
     from sync.models import ExpenseReport, ReportState
 
     past = timezone.now() - timedelta(seconds=1)
-    leases = [lease.pk for lease in Lease.objects.filter(key__startswith="run:") if _dead(lease.holder)]
-    Lease.objects.filter(pk__in=leases).update(expires_at=past)
+    leases = [lease for lease in run_leases.running() if _dead(lease.holder)]
+    for lease in leases:  # released for the dead holder, as its expiry would
+        run_leases.release(lease.key, holder=lease.holder)
     claims = [
         pk
         for pk, holder in ExpenseReport.objects.filter(

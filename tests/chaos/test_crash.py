@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from connector.models import Lease
+from sync import leases
 from sync.models import EntryState, ExpenseReport, JournalEntry, ReportState, SyncRun
 from tests.chaos.conftest import (
     LABEL,
@@ -39,7 +39,9 @@ CODE = "KIL"
 def expire_what_the_dead_worker_left(code: str) -> None:
     """As if the run lease, the report claims and the write slots had all run out."""
     past = timezone.now() - timedelta(seconds=1)
-    Lease.objects.filter(key=f"run:{code}").update(expires_at=past)
+    for lease in leases.running():
+        if lease.key == leases.run_key(code):
+            leases.release(lease.key, holder=lease.holder)
     ExpenseReport.objects.filter(company__code=code, state=ReportState.POSTING).update(claimed_until=past)
     forget_redis_state([code])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
-from connector.models import Lease
+from connector.coordination import get_backend
 from connector.ops.upgrade import (
     PAUSED,
     pause_schedules,
@@ -90,16 +91,19 @@ def test_a_company_saved_during_the_pause_stays_paused(django_capture_on_commit_
 
 
 def take_lease(key: str, seconds: float) -> None:
-    Lease.objects.create(
-        key=key, holder="host:1:test", expires_at=timezone.now() + dt.timedelta(seconds=seconds)
-    )
+    """Taken in the backend the runs use (the one rule), as a run on another host would."""
+    assert get_backend().claim(key, holder="host:1:test", seconds=seconds)
 
 
 def test_only_unexpired_run_leases_are_running_syncs() -> None:
     take_lease("run:ABC", 60)
-    take_lease("run:OLD", -60)
-    take_lease("slot:ABC:0", 60)
-    assert running_syncs() == 1
+    take_lease("run:OLD", 0.001)
+    take_lease("write:ZZZ:0", 60)
+    time.sleep(0.01)  # run:OLD has expired by the store's clock
+    try:
+        assert running_syncs() == 1
+    finally:
+        get_backend().release("write:ZZZ:0", holder="host:1:test")
 
 
 def test_wait_gives_up_at_its_timeout_while_a_sync_runs() -> None:
@@ -115,7 +119,7 @@ def test_wait_returns_when_the_run_lease_is_released() -> None:
 
     def release_on_first_look(running: int, left: float) -> None:
         seen.append(running)
-        Lease.objects.filter(key="run:ABC").delete()
+        get_backend().release("run:ABC", holder="host:1:test")
 
     assert wait_for_running_syncs(timeout=10, poll=0.05, progress=release_on_first_look) is True
     assert seen == [1]

@@ -7,6 +7,7 @@ can be taken over whatever the app thinks the time is. Across OS processes too.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import sys
@@ -65,20 +66,46 @@ def test_the_clock_is_the_stores(name: str, transactional_db: None) -> None:
     assert abs(store_now - time.time()) < 5
 
 
-def test_run_leases_are_database_rows_on_the_database_clock(db: None) -> None:
-    from connector.models import Lease
+@pytest.mark.parametrize("name", [*stores(), "memory"])
+@pytest.mark.parametrize("skew", [dt.timedelta(hours=6), -dt.timedelta(hours=6)])
+def test_held_lists_live_leases_by_prefix_on_the_stores_clock(
+    name: str, skew: dt.timedelta, transactional_db: None
+) -> None:
+    backend = make(name)
+    tag = uuid.uuid4().hex[:8]
+    assert backend.claim(f"t{tag}:run:A", holder="a", seconds=60)
+    assert backend.claim(f"t{tag}:run:B", holder="b", seconds=0.2)
+    assert backend.claim(f"t{tag}:write:A:0", holder="c", seconds=60)
+    assert backend.claim(f"t{tag}[*]:x", holder="glob", seconds=60)  # no pattern in a prefix:
+    assert backend.claim(f"t{tag}*:y", holder="star", seconds=60)  # '[*]' unescaped matches '*'
+    time.sleep(0.4)  # run:B has expired by the store's clock
+    travel = time_machine.travel(dt.datetime.now(dt.UTC) + skew, tick=True)
+    with travel if name != "memory" else contextlib.nullcontext():  # memory's clock is the app's
+        held = backend.held(f"t{tag}:run:")
+    assert [(h.key, h.holder) for h in held] == [(f"t{tag}:run:A", "a")]
+    assert 50 < held[0].seconds_left <= 60
+    assert [h.key for h in backend.held(f"t{tag}[*]")] == [f"t{tag}[*]:x"]
+    for key, holder in [
+        (f"t{tag}:run:A", "a"), (f"t{tag}:write:A:0", "c"), (f"t{tag}[*]:x", "glob"), (f"t{tag}*:y", "star")
+    ]:
+        backend.release(key, holder=holder)
+    assert backend.held(f"t{tag}") == []
+
+
+def test_run_leases_follow_the_one_rule(db: None) -> None:
     from sync import leases
 
     holder = leases.new_holder()
-    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)):
-        assert leases.acquire("run:T1C", holder=holder, seconds=60)
-    expires = Lease.objects.get(key="run:T1C").expires_at
-    # Set by the database: about a minute from the real now, not six hours and a minute.
-    assert abs((expires - dt.datetime.now(dt.UTC)).total_seconds() - 60) < 10
+    assert leases.acquire(leases.run_key("T1C"), holder=holder, seconds=60)
+    (held,) = get_backend().held("run:")
+    assert (held.key, held.holder) == ("run:T1C", holder)
+    assert [h.key for h in leases.running()] == ["run:T1C"]
     assert not leases.acquire("run:T1C", holder="other", seconds=60)
     assert leases.renew("run:T1C", holder=holder, seconds=60)
     leases.release("run:T1C", holder=holder)
+    assert leases.running() == []
     assert leases.acquire("run:T1C", holder="other", seconds=60)
+    leases.release("run:T1C", holder="other")
 
 
 def test_the_one_rule() -> None:

@@ -7,6 +7,7 @@ at most one entry per report (exactly one once it is settled), and the ledger sa
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -402,17 +403,14 @@ def test_a_run_while_another_holds_the_lease_is_skipped(abc, expensify_sim, sage
 
 
 def test_a_lease_left_by_a_dead_run_is_taken_over_once_expired(abc, expensify_sim, sage_sim):
-    from connector.models import Lease
-
-    Lease.objects.create(
-        key="run:ABC", holder="dead-host:1:0", expires_at=timezone.now() - timedelta(seconds=1)
-    )
+    assert leases.acquire("run:ABC", holder="dead-host:1:0", seconds=0.001)
+    time.sleep(0.01)  # expired by the store's clock
 
     taken = run(abc)
 
     assert taken.outcome == RunOutcome.PARTIAL
     assert taken.reports_posted == 4
-    assert not Lease.objects.filter(key="run:ABC").exists()  # released at the end of the run
+    assert leases.running() == []  # released at the end of the run
 
 
 def test_a_stale_list_of_reports_never_posts_one_again(abc, expensify_sim, sage_sim, monkeypatch):
