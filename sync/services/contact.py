@@ -13,13 +13,14 @@ record is a good contact; no answer, a refused password or an unreadable answer 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -54,6 +55,7 @@ from sync.models import ConnectionHealth, OutsideSystem
 if TYPE_CHECKING:
     from sync.services.runs import Connections
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXPENSIFY, SAGE = OutsideSystem.EXPENSIFY.value, OutsideSystem.SAGE.value
 MAX_ERROR_CHARS = 300
@@ -70,8 +72,8 @@ SAGE_TROUBLE = {
 def trouble_of(exc: BaseException) -> str | None:
     """A few words for what a failed call says about the connection; None when the system answered.
 
-    Raises nothing: an exception that is neither an Expensify nor a Sage error (a bug of ours)
-    says nothing about the connection and gives "" (ignored)."""
+    An exception that is neither an Expensify nor a Sage error (a bug of ours) says nothing about
+    the connection: "" (not noted)."""
     if isinstance(exc, SageError):
         if isinstance(exc, SageReportError) or exc.code in SAGE_ANSWERED_BUSY:
             return None
@@ -174,7 +176,10 @@ class ContactLog:
             seen = {system: replace(outcome) for system, outcome in self.outcomes.items()}
             self.outcomes.clear()
         for system, outcome in seen.items():
-            save_outcome(self.company, system, outcome)
+            try:
+                save_outcome(self.company, system, outcome)
+            except DatabaseError:  # the run's own outcome still gets written after this
+                log.exception("could not record %s connection health of %s", system, self.company.code)
 
 
 def _watched_gateway(
