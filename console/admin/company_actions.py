@@ -23,11 +23,12 @@ from connector.models import Company
 from connector.sage100 import services as sage_services
 from console.admin.failures import describe_expensify_failure, describe_sage_failure, run_for_each
 from sync import tasks
+from sync.services.contact import checked
 
 
 def _chart_summary(company: Company) -> str:
     """Looked up on the module when called, so tests can stand in for Sage."""
-    return sage_services.refresh_chart(company).message
+    return checked("sage", sage_services.refresh_chart)(company).message
 
 
 class CompanyActionsMixin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -150,14 +151,14 @@ class CompanyActionsMixin(admin.ModelAdmin):  # type: ignore[type-arg]
             request,
             queryset,
             "Expensify connection test",
-            test_expensify_connection,
+            checked("expensify", test_expensify_connection),
             describe_expensify_failure,
         )
         run_for_each(
             request,
             queryset,
             "Sage 100 connection test",
-            sage_services.test_sage_connection,
+            checked("sage", sage_services.test_sage_connection),
             describe_sage_failure,
         )
 

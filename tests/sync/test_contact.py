@@ -172,3 +172,19 @@ def test_a_bug_of_ours_records_nothing(db: Any, company: Company) -> None:
         log.call("sage", lambda: (_ for _ in ()).throw(ValueError("bug")))
     log.save()
     assert not ConnectionHealth.objects.exists()
+
+
+@pytest.mark.parametrize("transport", ["agent"])
+def test_the_admin_test_connections_action_records_both_systems(abc: Company) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("contact-admin", "a@example.com", "pw-123456789"))
+    answer = client.post(
+        "/admin/connector/company/", {"action": "test_connections", "_selected_action": [abc.pk]}
+    )
+
+    assert answer.status_code == 302
+    assert line(abc, "expensify").startswith("Expensify: OK — last contact today ")
+    assert line(abc, "sage").startswith("Sage: OK — last contact today ")
