@@ -137,23 +137,41 @@ def _correct(report: ExpenseReport, actor: str, reason: str, connections: Connec
 
 
 def _latest_revision(company: Company, report: ExpenseReport, connections: Connections) -> ExpensifyReport:
-    client = connections.expensify(company)
     try:
-        for parsed in client.export_reports(
-            label="",  # the report is marked exported already: no label filter
-            policy_ids=company.policy_ids,
-            report_ids=[report.report_id],
-            report_states=report_states(company),
-        ):
-            if isinstance(parsed, ExpensifyReport) and parsed.report_id == report.report_id:
-                return parsed
+        found = latest_revisions(company=company, report_ids=[report.report_id], connections=connections)
     except ExpensifyError as exc:
         raise CorrectionRefused(f"Expensify: {exc}") from exc
+    if report.report_id not in found:
+        raise CorrectionRefused(
+            f"Expensify no longer shows report {report.report_id} approved: nothing to correct to"
+        )
+    return found[report.report_id]
+
+
+def latest_revisions(
+    *, company: Company, report_ids: Iterable[str], connections: Connections
+) -> dict[str, ExpensifyReport]:
+    """Expensify's latest approved revision of each report, by report ID (those it still shows
+    approved), read as a run reads them: test mode, the company's policies and eligible states.
+
+    Raises ExpensifyError when Expensify cannot be read."""
+    wanted = set(report_ids)
+    if not wanted:
+        return {}
+    client = connections.expensify(company)
+    try:
+        return {
+            parsed.report_id: parsed
+            for parsed in client.export_reports(
+                label="",  # reports already marked exported: no label filter
+                policy_ids=company.policy_ids,
+                report_ids=sorted(wanted),
+                report_states=report_states(company),
+            )
+            if isinstance(parsed, ExpensifyReport) and parsed.report_id in wanted
+        }
     finally:
         client.close()
-    raise CorrectionRefused(
-        f"Expensify no longer shows report {report.report_id} approved: nothing to correct to"
-    )
 
 
 def _lines_to_post(

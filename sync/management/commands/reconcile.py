@@ -14,7 +14,9 @@ from sync.services import reconcile
 class Command(BaseCommand):
     help = (
         "Every entry this connector posted against every Sage entry with its reference prefix: "
-        "missing, duplicated, different, or unknown to the connector."
+        "missing, duplicated, different (the accounts and amounts, in words), or unknown to the "
+        "connector. A corrected report is one row: Sage's net per account against Expensify's "
+        "latest approved revision."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,6 +38,8 @@ class Command(BaseCommand):
                 f"{row.report_id:<16} {row.reference:<22} {row.ours:<8} {row.theirs:<16} "
                 f"{ours:>14} {theirs:>14}  {row.status}"
             )
+            for part in filter(None, row.detail.split("; ")):
+                self.stdout.write(f"    {part}")
         bad = [r for r in rows if not r.ok]
         self.stdout.write(f"{len(rows)} entr(ies) checked, {len(bad)} difference(s).")
         if bad:
