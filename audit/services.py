@@ -7,6 +7,7 @@ many events at once, and the ledger for a report's expenses and an entry's lines
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
@@ -34,10 +35,10 @@ def record(
     sage_entry_no: str = "",
     sage_batch_no: str = "",
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one audit event. Its message is redacted of every stored credential (remote answers
     can echo any company's secret)."""
-    return AuditEvent.objects.create(**_fields(**locals()))
+    record_many([locals()])
 
 
 _COLUMNS = (
@@ -79,15 +80,7 @@ def insert_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[
     `model`'s table in one statement. Returns how many rows there were."""
     if not rows:
         return 0
-    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names]
-    preparers: list[tuple[int, Callable[..., Any]]] = [
-        (i, field.get_db_prep_save)
-        for i, field in enumerate(fields)
-        if field.get_internal_type() in _PREPARED
-    ]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608 (quoted names)
+    sql, preparers = _plan(model, tuple(names))
     params = []
     for row in rows:
         values = list(row)  # lists, not tuples: one flat list of values per row
@@ -97,6 +90,23 @@ def insert_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
     return len(params)
+
+
+@functools.cache
+def _plan(
+    model: type[models.Model], names: tuple[str, ...]
+) -> tuple[str, list[tuple[int, Callable[..., Any]]]]:
+    """The INSERT for these fields, and which values need the field to prepare them."""
+    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names]
+    preparers: list[tuple[int, Callable[..., Any]]] = [
+        (i, field.get_db_prep_save)
+        for i, field in enumerate(fields)
+        if field.get_internal_type() in _PREPARED
+    ]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
+    return sql, preparers
 
 
 def _fields(**kwargs: Any) -> dict[str, Any]:

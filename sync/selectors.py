@@ -12,6 +12,7 @@ from django.utils import timezone
 from connector.models import Company, GLAccount
 from mappings.models import CategoryMapping, EmployeeMapping, TagMapping
 from sync.journal import Chart, CompanyRules, ExpenseInput, MappingTables, ReportInput
+from sync.journal.memo import RememberingMask
 from sync.models import Expense, ExpenseReport, JournalEntry, ReportState
 from sync.states import POSTABLE_STATES, REPLAYABLE_STATES
 
@@ -66,7 +67,7 @@ def reports_to_mark(company: Company) -> QuerySet[ExpenseReport]:
 def company_rules(company: Company) -> CompanyRules:
     return CompanyRules(
         code=company.code,
-        mask=company.mask,
+        mask=RememberingMask(company.mask),  # a run formats each distinct account once
         home_currency=company.home_currency,
         allow_foreign_currency=company.allow_foreign_currency,
         reimbursable_offset_account=company.reimbursable_offset_account,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from connector.money import display
 from sync.journal.resolve import (
@@ -51,15 +51,8 @@ def _expense_lines(resolved: Sequence[_Resolved], shape: EntryShape) -> list[Ent
                 )
             )
         return lines
-    groups: dict[str, list[_Resolved]] = {}
-    for r in resolved:
-        groups.setdefault(r.account, []).append(r)
     lines = []
-    for account in sorted(groups):
-        items = sorted(groups[account], key=lambda r: _order_key(r.expense))
-        net = sum(r.expense.amount_cents for r in items)
-        if net == 0:
-            continue
+    for account, items, net in _by_account(resolved, lambda r: r.account):
         debit, credit = _side(net)
         categories = sorted({r.expense.category.strip() for r in items if r.expense.category.strip()})
         lines.append(
@@ -76,16 +69,23 @@ def _expense_lines(resolved: Sequence[_Resolved], shape: EntryShape) -> list[Ent
     return lines
 
 
-def _offset_lines(resolved: Sequence[_Resolved], report: ReportInput) -> list[EntryLine]:
+def _by_account(
+    resolved: Sequence[_Resolved], account_of: Callable[[_Resolved], str]
+) -> Iterator[tuple[str, list[_Resolved], int]]:
+    """(account, its expenses in order, their net cents) for each account whose net is not zero."""
     groups: dict[str, list[_Resolved]] = {}
     for r in resolved:
-        groups.setdefault(r.offset, []).append(r)
-    lines = []
+        groups.setdefault(account_of(r), []).append(r)
     for account in sorted(groups):
         items = sorted(groups[account], key=lambda r: _order_key(r.expense))
         net = sum(r.expense.amount_cents for r in items)
-        if net == 0:
-            continue
+        if net:
+            yield account, items, net
+
+
+def _offset_lines(resolved: Sequence[_Resolved], report: ReportInput) -> list[EntryLine]:
+    lines = []
+    for account, items, net in _by_account(resolved, lambda r: r.offset):
         # The offset takes the other side of the expenses it balances.
         debit, credit = _side(-net)
         lines.append(

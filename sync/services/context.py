@@ -10,17 +10,7 @@ from django.utils import timezone
 
 from connector.models import Company
 from connector.sage100.types import FiscalPeriod
-from sync import selectors
-from sync.journal import (
-    BuiltEntry,
-    Chart,
-    CompanyRules,
-    MappingTables,
-    NothingToPost,
-    Periods,
-    ReportInput,
-    build_entry,
-)
+from sync import journal, selectors
 
 
 class PeriodCache:
@@ -30,13 +20,13 @@ class PeriodCache:
         self._fetch = fetch
         self._years: dict[int, list[tuple[dt.date, dt.date, bool]]] = {}
 
-    def around(self, day: dt.date) -> Periods:
+    def around(self, day: dt.date) -> journal.Periods:
         rows: list[tuple[dt.date, dt.date, bool]] = []
         for year in (day.year, day.year + 1, day.year + 2):
             if year not in self._years:
                 self._years[year] = [(p.start, p.end, p.status == "open") for p in self._fetch(year)]
             rows.extend(self._years[year])
-        return Periods(rows)
+        return journal.Periods(rows)
 
 
 @dataclass
@@ -44,9 +34,9 @@ class BuildContext:
     """The company's rules, mappings, cached chart and Sage periods: all a build reads."""
 
     company: Company
-    rules: CompanyRules
-    mappings: MappingTables
-    chart: Chart
+    rules: journal.CompanyRules
+    mappings: journal.MappingTables
+    chart: journal.Chart
     periods: PeriodCache
     export_date: dt.date
 
@@ -61,11 +51,11 @@ class BuildContext:
             export_date=timezone.localdate(),
         )
 
-    def build(self, report: ReportInput) -> BuiltEntry | NothingToPost:
+    def build(self, report: journal.ReportInput) -> journal.BuiltEntry | journal.NothingToPost:
         """The entry for this revision of the report (raises NeedsMapping / ReportRejected)."""
         anchor = report.approved_on or self.export_date
         latest = max([e.spent_on for e in report.expenses if e.spent_on] + [anchor, self.export_date])
         periods = self.periods.around(min(anchor, latest))
-        return build_entry(
+        return journal.build_entry(
             report, self.rules, self.mappings, self.chart, periods, export_date=self.export_date
         )
