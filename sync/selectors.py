@@ -108,28 +108,30 @@ def report_input(report: ExpenseReport, *, expenses: Iterable[Expense] | None = 
     return as_report_input(report, report.approved_on, ((e, e.spent_on) for e in rows))
 
 
+# Copied as they are from a stored or an exported report and its expenses.
+_REPORT_FIELDS = ("report_id", "report_name", "employee_email", "policy_id", "currency", "total_cents")
+_EXPENSE_FIELDS = (
+    "transaction_id",
+    "merchant",
+    "category",
+    "category_gl_code",
+    "amount_cents",
+    "reimbursable",
+)
+
+
 def as_report_input(
     head: Any, approved_on: dt.date | None, expenses: Iterable[tuple[Any, dt.date | None]]
 ) -> ReportInput:
     """A report and its (expense, date spent) pairs, stored or as exported, as the builder takes them."""
     return ReportInput(
-        report_id=head.report_id,
-        report_name=head.report_name,
-        employee_email=head.employee_email,
-        policy_id=head.policy_id,
-        currency=head.currency,
-        total_cents=head.total_cents,
+        **{name: getattr(head, name) for name in _REPORT_FIELDS},
         approved_on=approved_on,
         expenses=tuple(
             ExpenseInput(
-                transaction_id=e.transaction_id,
-                merchant=e.merchant,
-                category=e.category,
-                category_gl_code=e.category_gl_code,
+                **{name: getattr(e, name) for name in _EXPENSE_FIELDS},
                 tag_levels=tuple(e.tag_levels or ()),
-                amount_cents=e.amount_cents,
                 currency=e.original_currency,
-                reimbursable=e.reimbursable,
                 spent_on=spent_on,
             )
             for e, spent_on in expenses
