@@ -8,7 +8,7 @@ done to a report is a button on its page (report_changes, report_sage) or a list
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -20,6 +20,7 @@ from console.admin.report_actions import ReportActions
 from console.admin.report_changes import ReportChanges
 from console.admin.report_page import ReportPageFields
 from console.admin.report_sage import ReportSageViews
+from console.admin.report_search import search_reports
 from sync.exports import ReportResource
 from sync.models import Expense, ExpenseReport, JournalEntry
 
@@ -107,22 +108,11 @@ class ExpenseReportAdmin(
         self, request: HttpRequest, queryset: QuerySet[ExpenseReport], search_term: str
     ) -> tuple[QuerySet[ExpenseReport], bool]:
         """Reports whose ID or employee, or one of whose expenses' transaction ID or merchant, holds
-        the term: two indexed lookups joined by a UNION (trigram indexes on PostgreSQL)."""
+        the term (console/admin/report_search.py)."""
         term = partial_search(search_term)
         if not term:
             return queryset, False
-        if len(term) < 3:
-            reports = ExpenseReport.objects.filter(
-                Q(report_id__startswith=term) | Q(employee_email__istartswith=term)
-            )
-            expenses = Expense.objects.filter(transaction_id__startswith=term)
-        else:
-            reports = ExpenseReport.objects.filter(
-                Q(report_id__icontains=term) | Q(employee_email__icontains=term)
-            )
-            expenses = Expense.objects.filter(Q(transaction_id__icontains=term) | Q(merchant__icontains=term))
-        found = reports.order_by().values("pk").union(expenses.order_by().values("report_id"))
-        return queryset.filter(pk__in=found), False
+        return search_reports(queryset, term), False
 
     @admin.display(description="Company", ordering="company__code")
     def company_code(self, obj: ExpenseReport) -> str:
