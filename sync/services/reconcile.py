@@ -85,12 +85,16 @@ def reconcile(
         .prefetch_related("lines")
         .order_by("id")
     )
-    if since is not None:
-        entries = [e for e in entries if e.posting_date >= since]
     corrected = _by_corrected_report(entries)
+    if since is not None:
+        # A corrected report is compared whole: all its entries, if one is dated on or after `since`.
+        corrected = {r: g for r, g in corrected.items() if any(e.posting_date >= since for e in g)}
+        entries = [e for e in entries if e.posting_date >= since or e.report_id in corrected]
     known_dates = [e.posting_date for e in entries]
-    start = since or min(
+    start = min(
         [*known_dates, company.export_start_date or timezone.localdate(), timezone.localdate()]
+        if since is None
+        else [since, *known_dates]
     )
     end = max([*known_dates, timezone.localdate()]) + LOOK_AHEAD
     gateway = connections.sage(settings_for_company(company))
@@ -113,7 +117,8 @@ def reconcile(
         held = _pop_report_references(report_entries, by_reference)
         rows.append(_compare_report(report_entries, held, expected[report_entries[0].report_id]))
     for reference, strays in sorted(by_reference.items()):
-        rows.extend(_stray(reference, stray) for stray in strays)
+        # Searched from before `since` only for a corrected report's earlier entries.
+        rows.extend(_stray(reference, s) for s in strays if since is None or s.posting_date >= since)
     return rows
 
 

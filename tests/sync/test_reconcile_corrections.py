@@ -155,3 +155,21 @@ def test_the_command_says_what_differs(corrected, abc, sage_sim):
     printed = out.getvalue()
     assert "different" in printed
     assert "6100-01-000: Sage Dr 1,099.95, Expensify's latest approved revision Dr 1,198.95" in printed
+
+
+def test_since_takes_a_corrected_report_whole(corrected, abc, sage_sim):
+    import datetime as dt
+
+    from sync.models import JournalEntry
+
+    original = JournalEntry.objects.get(report__report_id=DENVER, correction_no=0)
+    correction = JournalEntry.objects.get(report__report_id=DENVER, correction_no=1)
+    earlier = correction.posting_date - dt.timedelta(days=40)
+    JournalEntry.objects.filter(pk=original.pk).update(posting_date=earlier)
+    with sage_sim.book.cond:
+        in_book(sage_sim, ORIGINAL)["postingDate"] = earlier.isoformat()
+
+    rows = reconcile(company=Company.objects.get(pk=abc.pk), since=correction.posting_date)
+
+    assert [(r.report_id, r.status) for r in rows if r.report_id == DENVER] == [(DENVER, "ok")]
+    assert [r for r in rows if not r.ok] == []
