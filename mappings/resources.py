@@ -27,12 +27,18 @@ class CompanyCodeWidget(widgets.ForeignKeyWidget):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__(Company, field="code")
+        # Each resource deep-copies its fields, so this lives for one import: a file names a
+        # handful of companies over thousands of rows, each looked up once.
+        self._seen: dict[str, Company | None] = {}
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
-        try:
-            return super().clean(value, row, **kwargs)
-        except Company.DoesNotExist:
-            raise ValueError(f"unknown company {value!r}") from None
+        key = str(value)
+        if key not in self._seen:
+            try:
+                self._seen[key] = super().clean(value, row, **kwargs)
+            except Company.DoesNotExist:
+                raise ValueError(f"unknown company {value!r}") from None
+        return self._seen[key]
 
 
 def escape_formula(value: object) -> object:
