@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +31,7 @@ from connector.expensify.errors import (
     ExpensifyError,
     ExpensifyTransientError,
 )
+from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.logs import redact
 from connector.models import Company
 from connector.sage100.errors import (
@@ -51,6 +52,7 @@ from connector.sage100.types import (
     PostResult,
 )
 from sync.models import ConnectionHealth, OutsideSystem
+from sync.services.seams import ExpensifySession
 
 if TYPE_CHECKING:
     from sync.services.runs import Connections
@@ -230,16 +232,23 @@ def checked(system: str, action: Callable[[Company], T]) -> Callable[[Company], 
 class WatchedExpensify:
     """An Expensify client whose export and marking calls are noted; the rest passes through."""
 
-    def __init__(self, client: Any, log: ContactLog) -> None:
+    def __init__(self, client: ExpensifySession, log: ContactLog) -> None:
         self._client = client
         self._log = log
 
-    def export_reports(self, **kwargs: Any) -> Iterator[Any]:
+    @property
+    def calls(self) -> int:
+        return int(getattr(self._client, "calls", 0))
+
+    def export_reports(self, **kwargs: Any) -> Iterator[ExpensifyReport | RejectedReport]:
         items = self._log.call(EXPENSIFY, lambda: self._client.export_reports(**kwargs))
         return self._log.iterate(EXPENSIFY, iter(items))
 
-    def mark_exported(self, report_ids: Any, **kwargs: Any) -> Any:
-        return self._log.call(EXPENSIFY, lambda: self._client.mark_exported(report_ids, **kwargs))
+    def mark_exported(self, report_ids: Sequence[str], *, label: str) -> set[str]:
+        return self._log.call(EXPENSIFY, lambda: self._client.mark_exported(report_ids, label=label))
+
+    def close(self) -> None:
+        self._client.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils import timezone
 
 from connector.models import Company
 from sync import selectors
 from sync.models import ReportState
 from sync.services.ledger import move_many
+from sync.services.seams import ExpensifySession
 
 S = ReportState
 
 
-def mark_exported(*, company: Company, client: Any, actor: str) -> int:
+def mark_exported(*, company: Company, client: ExpensifySession, actor: str) -> int:
     """Mark every posted, unmarked report exported; only marks Expensify confirms are recorded."""
     reports = list(selectors.reports_to_mark(company))
     if not reports:

@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.utils import timezone
 
@@ -28,7 +27,7 @@ from connector.limits import MAX_CALL_SECONDS
 from connector.models import Company
 from connector.sage100.errors import SageCompanyError, SageError
 from connector.sage100.gateway import SageGateway, SageSettings
-from connector.sage100.services import refresh_chart
+from connector.sage100.services import ChartRefresh, refresh_chart
 from connector.sage100.types import PingInfo
 from sync import leases, selectors
 from sync.models import ExpenseReport, ReportState, RunOutcome, SyncRun
@@ -43,6 +42,7 @@ from sync.services.marking import mark_exported
 from sync.services.pipeline import Pipeline
 from sync.services.posting import Poster
 from sync.services.run_log import close_interrupted, finish_run, notify
+from sync.services.seams import ExpensifySession
 from sync.services.sends import CompanyStopped
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class RunOptions:
     progress: Callable[[str, int, int], None] | None = None
 
 
-def _default_expensify(company: Company) -> Any:
+def _default_expensify(company: Company) -> ExpensifySession:
     import connector.expensify as expensify  # looked up per call: tests swap the factory
 
     return expensify.client_for_company(company)
@@ -82,9 +82,9 @@ def _default_sage(settings: SageSettings) -> SageGateway:
 class Connections:
     """How a run reaches the outside systems; tests and benchmarks pass their own."""
 
-    expensify: Callable[[Company], Any] = _default_expensify
+    expensify: Callable[[Company], ExpensifySession] = _default_expensify
     sage: Callable[[SageSettings], SageGateway] = _default_sage
-    chart: Callable[[Company], Any] = refresh_chart
+    chart: Callable[[Company], ChartRefresh] = refresh_chart
 
 
 class LeaseKeeper:
@@ -152,7 +152,7 @@ class RunWork:
     problems: list[str] = field(default_factory=list)
     eligible: set[str] = field(default_factory=set)
     export_complete: bool = False
-    client: Any = None
+    client: ExpensifySession | None = None
 
     @property
     def actor(self) -> str:
@@ -218,16 +218,16 @@ class RunWork:
     def _export_iter(
         self, since: dt.date | None, report_ids: list[str] | None
     ) -> Iterator[ExpensifyReport | RejectedReport]:
-        kwargs: dict[str, Any] = {
-            "label": self.company.export_label,
-            "policy_ids": self.company.policy_ids,
-            "report_states": report_states(self.company),
-        }
+        assert self.client is not None  # opened before the export
+        label, policy_ids = self.company.export_label, self.company.policy_ids
+        states = report_states(self.company)
         if report_ids is not None:
-            kwargs["report_ids"] = report_ids
-        else:
-            kwargs["approved_since"] = since
-        return self.client.export_reports(**kwargs)  # type: ignore[no-any-return]
+            return self.client.export_reports(
+                label=label, policy_ids=policy_ids, report_states=states, report_ids=report_ids
+            )
+        return self.client.export_reports(
+            label=label, policy_ids=policy_ids, report_states=states, approved_since=since
+        )
 
     def store(self, parsed: ExpensifyReport | RejectedReport) -> None:
         self.counts.add("seen")
