@@ -15,7 +15,7 @@ from typing import Any
 
 from connector.expensify.errors import ExpensifyConfigError, ExpensifyProtocolError
 from connector.expensify.exports import TEMPLATE, ExportCalls
-from connector.expensify.parsing import parse_export, policy_from_json
+from connector.expensify.parsing import policy_from_json, rendered_report_ids
 from connector.expensify.transport import DEFAULT_MAX_ANSWER_BYTES, check_base_url
 from connector.expensify.types import ExpensifyReport, ExportStats, PolicyData, RejectedReport
 
@@ -103,7 +103,7 @@ class ExpensifyClient(ExportCalls):
             )
             body = self._download(name)
             try:
-                rendered = {item.report_id for item in parse_export(body)}
+                rendered = rendered_report_ids(body)
             finally:
                 body.close()
             lacking: set[str] = set()

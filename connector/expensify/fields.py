@@ -11,6 +11,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+# A ':' not escaped as '\\:' (a backslash before anything else is kept as it is).
+_LEVEL_SEPARATOR = re.compile(r"(?<!\\):")
+
 
 class BadField(Exception):
     """One field of one report is unusable: becomes a RejectedReport."""
@@ -20,23 +23,9 @@ def split_tag(tag: str) -> tuple[str, ...]:
     """'Sales:West\\:Coast' -> ('Sales', 'West:Coast'): split on ':' but not on '\\:'."""
     if not tag.strip():
         return ()
-    levels: list[str] = []
-    current: list[str] = []
-    index = 0
-    while index < len(tag):
-        char = tag[index]
-        if char == "\\" and tag.startswith(":", index + 1):
-            current.append(":")
-            index += 2
-            continue
-        if char == ":":
-            levels.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-        index += 1
-    levels.append("".join(current).strip())
-    return tuple(levels)
+    if "\\" not in tag:
+        return tuple(level.strip() for level in tag.split(":"))
+    return tuple(level.replace("\\:", ":").strip() for level in _LEVEL_SEPARATOR.split(tag))
 
 
 def text(value: Any, field: str) -> str:

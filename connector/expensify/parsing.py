@@ -13,8 +13,8 @@ the report, the transaction and the field.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
 
 from connector.expensify import fields as f
 from connector.expensify.errors import ExpensifyProtocolError
@@ -23,16 +23,31 @@ from connector.expensify.policies import policy_from_json
 from connector.expensify.scanner import Scanner, decode
 from connector.expensify.types import ExpensifyExpense, ExpensifyReport, RejectedReport
 
+T = TypeVar("T")
+
 
 def parse_export(stream: IO[bytes] | IO[str]) -> Iterator[ExpensifyReport | RejectedReport]:
     """Yield each report of a rendered export, streaming; see the module docstring for errors."""
+    return _read(stream, report_from_json)
+
+
+def rendered_report_ids(stream: IO[bytes] | IO[str]) -> set[str]:
+    """The report IDs a rendered export holds (a marking's read-back), without building expenses.
+
+    The same set as the IDs of parse_export (a rejected report counts: it was rendered), refused
+    with the same errors: the document is walked and each report decoded as parse_export does.
+    """
+    return set(_read(stream, report_id_from_json))
+
+
+def _read(stream: IO[bytes] | IO[str], read_report: Callable[..., T]) -> Iterator[T]:
     text_stream: IO[str]
     if isinstance(stream, io.TextIOBase):
         text_stream = stream
     else:
         text_stream = io.TextIOWrapper(stream, encoding="utf-8")  # type: ignore[type-var]
     try:
-        yield from _parse(Scanner(text_stream))
+        yield from _parse(Scanner(text_stream), read_report)
     except UnicodeDecodeError as exc:
         raise ExpensifyProtocolError(f"Expensify export is not UTF-8 text: {exc}.") from None
 
@@ -42,7 +57,7 @@ def parse_export_text(text: str) -> Iterator[ExpensifyReport | RejectedReport]:
     return parse_export(io.StringIO(text))
 
 
-def _parse(scanner: Scanner) -> Iterator[ExpensifyReport | RejectedReport]:
+def _parse(scanner: Scanner, read_report: Callable[..., T]) -> Iterator[T]:
     if scanner.peek() != "{":
         head = scanner.value_text("at the start")[:200] if scanner.peek() else ""
         raise ExpensifyProtocolError(
@@ -64,7 +79,7 @@ def _parse(scanner: Scanner) -> Iterator[ExpensifyReport | RejectedReport]:
                 raise ExpensifyProtocolError(
                     "Expensify export field 'reports' is not a list: check the template."
                 )
-            yield from _parse_reports(scanner)
+            yield from _parse_reports(scanner, read_report)
         else:
             scanner.value_text(f"in the top-level field {key!r}")
         if scanner.peek() == ",":
@@ -77,7 +92,7 @@ def _parse(scanner: Scanner) -> Iterator[ExpensifyReport | RejectedReport]:
         raise ExpensifyProtocolError("Expensify export has no 'reports' list: check the template.")
 
 
-def _parse_reports(scanner: Scanner) -> Iterator[ExpensifyReport | RejectedReport]:
+def _parse_reports(scanner: Scanner, read_report: Callable[..., T]) -> Iterator[T]:
     scanner.take("[", "at the start of 'reports'")
     index = 0
     while True:
@@ -86,7 +101,7 @@ def _parse_reports(scanner: Scanner) -> Iterator[ExpensifyReport | RejectedRepor
             return
         where = f"in report #{index + 1}"
         raw = decode(scanner.value_text(where), where)
-        yield report_from_json(raw, index=index)
+        yield read_report(raw, index=index)
         index += 1
         if scanner.peek() == ",":
             scanner.take(",", "between reports")
@@ -144,6 +159,25 @@ def report_from_json(raw: Any, *, index: int = 0) -> ExpensifyReport | RejectedR
             employee_email=employee_email,
             reason=f"Expensify report {report_id} ({report_name or 'no name'}): {exc}.",
         )
+
+
+def report_id_from_json(raw: Any, *, index: int = 0) -> str:
+    """The ID of one decoded report, refused exactly as report_from_json refuses the report.
+
+    A report with a text ID, a list of transactions and only objects in it cannot be refused, so
+    its ID is all that is read; anything else goes through report_from_json for its errors.
+    """
+    if isinstance(raw, dict):
+        report_id = raw.get("reportID")
+        transactions = raw.get("transactions")
+        if (
+            isinstance(report_id, str)
+            and report_id
+            and isinstance(transactions, list)
+            and all(isinstance(tx, dict) for tx in transactions)
+        ):
+            return report_id
+    return report_from_json(raw, index=index).report_id
 
 
 def _expense(raw: Any, *, report_id: str, position: int, report_currency: str) -> ExpensifyExpense:
@@ -204,4 +238,12 @@ def _expense(raw: Any, *, report_id: str, position: int, report_currency: str) -
         raise f.BadField(f"{label}: {exc}") from None
 
 
-__all__ = ["parse_export", "parse_export_text", "policy_from_json", "report_from_json", "split_tag"]
+__all__ = [
+    "parse_export",
+    "parse_export_text",
+    "policy_from_json",
+    "rendered_report_ids",
+    "report_from_json",
+    "report_id_from_json",
+    "split_tag",
+]

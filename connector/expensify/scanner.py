@@ -16,9 +16,20 @@ from connector.expensify.errors import ExpensifyProtocolError
 
 CHUNK_CHARS = 1 << 20
 _NON_WS = re.compile(r"\S")
-_STRUCTURAL = re.compile(r'["{}\[\]]')
-_IN_STRING = re.compile(r'["\\]')
 _SCALAR_END = re.compile(r"[,\]}\s]")
+# Everything up to the next bracket, stepping over whole strings (escapes included) in one match:
+# the value's text is never walked character by character in Python. Where a string does not
+# close inside the buffer, the match stops at its opening quote.
+_TO_BRACKET = re.compile(r'[^"{}\[\]]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"[^"{}\[\]]*+)*+', re.DOTALL)
+# The rest of a string after its opening quote: stops at the closing quote, at a backslash that is
+# the buffer's last character, or at the end of the buffer.
+_STRING_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+
+
+def _stop(pattern: re.Pattern[str], buf: str, index: int) -> int:
+    """Where `pattern` (it also matches the empty string) stops when matched at `index`."""
+    match = pattern.match(buf, index)
+    return match.end() if match else index
 
 
 def _reject_constant(name: str) -> Any:
@@ -31,6 +42,8 @@ def _loads(text: str) -> Any:
 
 class Scanner:
     """A forward-only reader over JSON text that can cut out one complete value at a time."""
+
+    __slots__ = ("_buf", "_pos", "_stream")
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
@@ -69,58 +82,73 @@ class Scanner:
         first = self.peek()
         if not first:
             raise ExpensifyProtocolError(f"Expensify export ends early {where}.")
+        if first == '"':
+            return self._string_text(where)
+        if first not in "{[":
+            return self._scalar_text()
         parts: list[str] = []
-        start = index = self._pos
-        if first not in '{["':
-            while True:
-                match = _SCALAR_END.search(self._buf, index)
-                if match:
-                    parts.append(self._buf[start : match.start()])
-                    self._pos = match.start()
-                    return "".join(parts)
-                parts.append(self._buf[start:])
-                if not self._read():
-                    return "".join(parts)
-                start = index = 0
-        depth = 0
-        in_string = False
+        buf, start, index, depth = self._buf, self._pos, self._pos, 0
         while True:
-            match = (_IN_STRING if in_string else _STRUCTURAL).search(self._buf, index)
-            if match is None:
-                parts.append(self._buf[start:])
+            index = _stop(_TO_BRACKET, buf, index)
+            if index == len(buf):
+                parts.append(buf[start:])
                 if not self._read():
                     raise ExpensifyProtocolError(f"Expensify export ends inside a value {where}.")
-                start = index = 0
+                buf, start, index = self._buf, 0, 0
                 continue
-            char = match.group()
-            index = match.end()
-            if in_string:
-                if char == "\\":
-                    if index >= len(self._buf):
-                        # The escaped character starts the next chunk: keep it out of the scan.
-                        parts.append(self._buf[start:])
-                        if not self._read():
-                            raise ExpensifyProtocolError(f"Expensify export ends inside a string {where}.")
-                        start, index = 0, 1
-                    else:
-                        index += 1
-                    continue
-                in_string = False
-                if depth == 0:
-                    parts.append(self._buf[start:index])
-                    self._pos = index
-                    return "".join(parts)
-            elif char == '"':
-                in_string = True
+            char = buf[index]
+            index += 1
+            if char == '"':
+                # A string that goes on in the next chunk.
+                start, index = self._string_end(parts, start, index, where)
+                buf = self._buf
             elif char in "{[":
                 depth += 1
             else:
                 depth -= 1
                 if depth == 0:
-                    parts.append(self._buf[start:index])
+                    parts.append(buf[start:index])
                     self._pos = index
                     return "".join(parts)
 
+    def _scalar_text(self) -> str:
+        parts: list[str] = []
+        start = self._pos
+        while True:
+            match = _SCALAR_END.search(self._buf, start)
+            if match:
+                parts.append(self._buf[start : match.start()])
+                self._pos = match.start()
+                return "".join(parts)
+            parts.append(self._buf[start:])
+            if not self._read():
+                return "".join(parts)
+            start = 0
+
+    def _string_text(self, where: str) -> str:
+        parts: list[str] = []
+        start, index = self._string_end(parts, self._pos, self._pos + 1, where)
+        parts.append(self._buf[start:index])
+        self._pos = index
+        return "".join(parts)
+
+    def _string_end(self, parts: list[str], start: int, index: int, where: str) -> tuple[int, int]:
+        """Step past the string whose text begins at `index` (just after its opening quote).
+
+        Text read before the current buffer is appended to `parts`; returns the (start, index)
+        to go on from in the buffer that holds the closing quote.
+        """
+        while True:
+            buf = self._buf
+            index = _stop(_STRING_REST, buf, index)
+            if index < len(buf) and buf[index] == '"':
+                return start, index + 1
+            parts.append(buf[start:])
+            if not self._read():
+                ends = "inside a string" if index < len(buf) else "inside a value"
+                raise ExpensifyProtocolError(f"Expensify export ends {ends} {where}.")
+            # After a backslash that ended the last chunk, its escaped character is skipped.
+            start, index = 0, (1 if index < len(buf) else 0)
 
 def decode(text: str, where: str) -> Any:
     try:

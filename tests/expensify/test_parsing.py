@@ -19,7 +19,7 @@ from connector.expensify import (
     scanner,
     split_tag,
 )
-from connector.expensify.parsing import parse_export_text, policy_from_json
+from connector.expensify.parsing import parse_export_text, policy_from_json, rendered_report_ids
 from simulators.expensify.render import render_export
 from tests.expensify.conftest import report, tx
 
@@ -140,23 +140,25 @@ def test_split_tag(tag, levels):
     assert split_tag(tag) == levels
 
 
-@pytest.mark.parametrize(
-    "document",
-    [
-        "",
-        "<html>Service Unavailable</html>",
-        "[]",
-        '{"reports": {}}',
-        '{"reports": [1]}',
-        '{"reports": [{"reportID": "R1", "currency": "USD", "transactions": {}}]}',
-        '{"reports": [{"reportID": "R1", "currency": "USD", "transactions": ["x"]}]}',
-        '{"reports": [{"reportID": "", "transactions": []}]}',
-        '{"reports": [{"reportID": "R1", "currency": "USD", "transactions": []}',
-        '{"reports": [{"reportID": "R1", "currency": "USD", "total": NaN, "transactions": []}]}',
-        '{"responseCode": 410, "responseMessage": "bad"}',
-        '{"reports": []} trailing',
-    ],
-)
+BROKEN_DOCUMENTS = [
+    "",
+    "<html>Service Unavailable</html>",
+    "[]",
+    '{"reports": {}}',
+    '{"reports": [1]}',
+    '{"reports": [{"reportID": "R1", "currency": "USD", "transactions": {}}]}',
+    '{"reports": [{"reportID": "R1", "currency": "USD", "transactions": ["x"]}]}',
+    '{"reports": [{"reportID": "", "transactions": []}]}',
+    '{"reports": [{"reportID": "R1", "currency": "USD", "transactions": []}',
+    '{"reports": [{"reportID": "R1", "currency": "USD", "total": NaN, "transactions": []}]}',
+    '{"responseCode": 410, "responseMessage": "bad"}',
+    '{"reports": []} trailing',
+    '{"reports": [{"reportID": "R1", "transactions": [], "x": tru}]}',
+    '{"reports": [{"reportID": "R1", "transactions": [{"tag": "\\',
+]
+
+
+@pytest.mark.parametrize("document", BROKEN_DOCUMENTS)
 def test_broken_documents_raise_protocol_error(document):
     with pytest.raises(ExpensifyProtocolError):
         list(parse_export_text(document))
@@ -179,6 +181,43 @@ def test_bytes_stream_and_other_top_level_fields(monkeypatch):
 def test_not_utf8_is_a_protocol_error():
     with pytest.raises(ExpensifyProtocolError):
         list(parse_export(io.BytesIO(b'{"reports": [{"reportName": "\xff\xfe"}]}')))
+
+
+def error_of(read: Any, document: str) -> str:
+    with pytest.raises(ExpensifyProtocolError) as caught:
+        read(io.StringIO(document))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("document", BROKEN_DOCUMENTS)
+def test_the_marking_read_back_refuses_what_the_parser_refuses_with_the_same_error(document):
+    assert error_of(rendered_report_ids, document) == error_of(lambda s: list(parse_export(s)), document)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 1 << 20])
+def test_the_marking_read_back_holds_the_ids_the_parser_yields(monkeypatch, chunk):
+    monkeypatch.setattr(scanner, "CHUNK_CHARS", chunk)
+    data = [
+        report("R1", [tx("t1", 100, merchant='a "quoted" {merchant} \\ [x]')]),
+        report("R2", [tx("t", 1.5)]),  # type: ignore[arg-type]  # rejected, but it was rendered
+        report("83647"),
+    ]
+    text = render_export(data)
+    parsed = list(parse_export_text(text))
+    assert isinstance(parsed[1], RejectedReport)
+    assert rendered_report_ids(io.StringIO(text)) == {p.report_id for p in parsed} == {"R1", "R2", "83647"}
+
+
+def test_the_marking_read_back_sends_odd_reports_through_the_parser():
+    rendered = json.loads(render_export([report("R1")]))["reports"][0]
+    numeric = json.dumps({"reports": [dict(rendered, reportID=83647)]})
+    assert rendered_report_ids(io.StringIO(numeric)) == {"83647"}
+    bad_currency_bad_expense = json.dumps(
+        {"reports": [dict(rendered, currency=True, transactions=["x"])]}
+    )
+    (rejected,) = parse_export_text(bad_currency_bad_expense)
+    assert isinstance(rejected, RejectedReport)
+    assert rendered_report_ids(io.StringIO(bad_currency_bad_expense)) == {"R1"}
 
 
 tricky_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
