@@ -87,12 +87,23 @@ def configure() -> str:
 
 
 def clear_data() -> None:
-    """Empty the ledger tables between runs (audit rows are append-only: raw DELETE)."""
+    """Empty the ledger tables between runs (audit rows are append-only: raw DELETE).
+
+    Report owners too: a report ID left owned by an earlier run would cost every post a read
+    (the ownership INSERT finds it taken) that a first post never pays."""
     from django.db import connection
 
     from audit.models import AuditEvent
     from connector.models import Company, Lease, ThrottleEvent
-    from sync.models import Expense, ExpenseReport, JournalEntry, JournalLine, SyncRun
+    from sync.models import (
+        ConnectionHealth,
+        Expense,
+        ExpenseReport,
+        JournalEntry,
+        JournalLine,
+        ReportOwner,
+        SyncRun,
+    )
 
     tables = [
         m._meta.db_table
@@ -102,7 +113,9 @@ def clear_data() -> None:
             JournalEntry,
             Expense,
             ExpenseReport,
+            ReportOwner,
             SyncRun,
+            ConnectionHealth,
             Lease,
             ThrottleEvent,
         )
