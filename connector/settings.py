@@ -115,6 +115,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 
 REDIS_URL = envstr("REDIS_URL", "")
+# Every coordination key in Redis (run leases, write slots, pacing) starts with this: two
+# installations, or two test workers, sharing one Redis never hold each other's leases.
+COORDINATION_PREFIX = envstr("COORDINATION_PREFIX", "ml-connector:")
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -13,4 +13,9 @@ os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
 
 from connector.settings import *  # noqa: F403
 
+# pytest-xdist workers share one Redis (and pass their worker id to the processes they start):
+# each keeps its own run leases, write slots and pacing there, as its own database does.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    COORDINATION_PREFIX = f"ml-connector-{os.environ['PYTEST_XDIST_WORKER']}:"
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

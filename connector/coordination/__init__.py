@@ -36,7 +36,7 @@ def get_backend() -> Backend:
     if url:
         from connector.coordination.redis_backend import RedisBackend
 
-        return RedisBackend.from_url(url)
+        return RedisBackend.from_url(url, prefix=settings.COORDINATION_PREFIX)
     if database_is_private():
         return _memory
     return database_backend(own_connection=True)
@@ -56,7 +56,7 @@ def backend_named(name: str) -> Backend:
 
         from connector.coordination.redis_backend import RedisBackend
 
-        return RedisBackend.from_url(settings.REDIS_URL)
+        return RedisBackend.from_url(settings.REDIS_URL, prefix=settings.COORDINATION_PREFIX)
     if name == "database":
         return database_backend(own_connection=True)
     if name == "memory":

@@ -131,8 +131,10 @@ class RedisBackend:
         self._block = client.register_script(_BLOCK)
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] | None = None) -> RedisBackend:
-        return cls(redis_client(url), clock=clock)
+    def from_url(
+        cls, url: str, *, clock: Callable[[], float] | None = None, prefix: str = PREFIX
+    ) -> RedisBackend:
+        return cls(redis_client(url), clock=clock, prefix=prefix)
 
     def _now_arg(self) -> str:
         return "" if self._clock is None else repr(float(self._clock()))

@@ -167,3 +167,24 @@ def test_takeover_across_processes_with_skewed_clocks(name: str, transactional_d
     assert claim("worker-b", 30, skew_hours=+5) == "took"  # expired by the store's clock
     assert claim("worker-a", 30, skew_hours=-5) == "held"
     make(name).release(key, holder="worker-b")
+
+
+@needs_redis
+def test_installations_sharing_one_redis_never_see_each_others_leases() -> None:
+    """Two prefixes (two installations, or two xdist workers of this suite) on one Redis."""
+    from connector.coordination.redis_backend import RedisBackend
+
+    key = f"run:{uuid.uuid4().hex[:8]}"
+    first = RedisBackend.from_url(settings.REDIS_URL, prefix="install-a:")
+    second = RedisBackend.from_url(settings.REDIS_URL, prefix="install-b:")
+    try:
+        assert first.claim(key, holder="a", seconds=30)
+        assert second.claim(key, holder="b", seconds=30), "a lease of another prefix blocked this one"
+        assert [h.holder for h in first.held(key)] == ["a"]
+    finally:
+        first.release(key, holder="a")
+        second.release(key, holder="b")
+    from django.test import override_settings
+
+    with override_settings(COORDINATION_PREFIX="install-c:"):
+        assert get_backend()._prefix == "install-c:"  # type: ignore[attr-defined]
