@@ -1,24 +1,19 @@
 """Writing the audit trail: one function, so every event has the same shape.
 
-`insert_rows` is the one plain bulk INSERT: an `executemany` of prepared values, one statement
-however many rows (no model instances, no per-row SQL compiling). The audit trail uses it for
-many events at once, and the ledger for a report's expenses and an entry's lines.
+Many events go in one statement (`connector.rows.insert_rows`, which the ledger also uses for a
+report's expenses and an entry's lines).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
-from django.db import connection, models
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from connector.logs import redact
-
-# Fields whose Python value the database driver cannot take as it is (JSON, dates, times).
-_PREPARED = frozenset({"JSONField", "DateField", "DateTimeField", "DecimalField", "TimeField"})
+from connector.rows import insert_rows
 
 
 def record(
@@ -73,40 +68,6 @@ def record_many(events: Iterable[dict[str, Any]]) -> int:
             fields[name] = value.pk if value is not None else None
         rows.append([fields[name] for name in _COLUMNS])
     return insert_rows(AuditEvent, _COLUMNS, rows)
-
-
-def insert_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-    """INSERT `rows` (values in the order of the field `names`; a foreign key as its id) into
-    `model`'s table in one statement. Returns how many rows there were."""
-    if not rows:
-        return 0
-    sql, preparers = _plan(model, tuple(names))
-    params = []
-    for row in rows:
-        values = list(row)  # lists, not tuples: one flat list of values per row
-        for i, prepare in preparers:
-            values[i] = prepare(values[i], connection)
-        params.append(values)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-    return len(params)
-
-
-@functools.cache
-def _plan(
-    model: type[models.Model], names: tuple[str, ...]
-) -> tuple[str, list[tuple[int, Callable[..., Any]]]]:
-    """The INSERT for these fields, and which values need the field to prepare them."""
-    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in names]
-    preparers: list[tuple[int, Callable[..., Any]]] = [
-        (i, field.get_db_prep_save)
-        for i, field in enumerate(fields)
-        if field.get_internal_type() in _PREPARED
-    ]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
-    return sql, preparers
 
 
 def _fields(**kwargs: Any) -> dict[str, Any]:

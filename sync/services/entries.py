@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import insert_rows, record_many
+from audit.services import record_many
 from connector.models import Company
+from connector.rows import insert_rows
 from connector.sage100.types import FoundEntry, JournalEntryPayload, PostResult
 from sync.journal import BuiltEntry, entry_fingerprint
 from sync.models import EntryState, Expense, ExpenseReport, JournalEntry, JournalLine, ReportState

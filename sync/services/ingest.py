@@ -6,14 +6,14 @@ from typing import Any, Literal
 
 from django.db import transaction
 
-from audit.services import insert_rows, record
+from audit.services import record
 from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.models import Company
+from connector.rows import insert_new, insert_rows
 from sync import selectors
 from sync.journal import ReportInput, describe_difference, report_fingerprint
 from sync.models import Expense, ExpenseReport, ReportState
 from sync.services.ledger import move
-from sync.services.rows import insert_new
 
 S = ReportState
 Upserted = Literal["new", "unchanged", "revised", "changed"]

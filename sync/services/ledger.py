@@ -22,12 +22,12 @@ from django.utils import timezone
 from audit.services import record, record_many
 from connector.logs import redact
 from connector.models import Company
+from connector.rows import insert_new
 from sync.models import (
     ExpenseReport,
     ReportOwner,
     ReportState,
 )
-from sync.services.rows import insert_new
 from sync.states import TRANSITIONS
 
 log = logging.getLogger(__name__)
