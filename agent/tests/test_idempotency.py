@@ -128,7 +128,9 @@ def test_sage_unreachable_is_503(client: httpx.Client, agent: AgentProcess) -> N
 
 def test_write_limit_429_while_a_write_is_open(client: httpx.Client, agent: AgentProcess) -> None:
     """XYZ allows 1 write: a second poster gets 429 + Retry-After while the first write runs."""
-    agent.faults({"fault": "hang_before_commit", "seconds": 1.5, "company": "XYZ"})
+    # The first write stays open (under the 3 s BOI timeout) long enough for the second poster's
+    # logon, even one that reopens a BOI session on a loaded machine (1.5 s ran out once in CI).
+    agent.faults({"fault": "hang_before_commit", "seconds": 2.5, "company": "XYZ"})
     body = entry("EXP LIMIT", account="TRV-6100", offset="LIA-2100")
     first: dict[str, httpx.Response] = {}
 
