@@ -4,6 +4,12 @@ Each slot is a lease in the coordination layer (`connector.coordination`: Redis 
 else the database, on the store's clock). A slot is held for as long as its post is open,
 however long: a renewer thread extends the lease every third of `lease_seconds` until the block
 ends. A worker that dies stops renewing, so its slot frees when the lease expires.
+
+Inside `kept()` (a run's posting phase) a thread that got a slot keeps it for its next post
+instead of releasing and claiming again (two lease statements per post); it lets go when a post
+fails (so a back-off never sits on a slot), when the renewer finds the lease lost or has not
+confirmed it for half a lease (it may have expired), and at the end of the block. Kept or not,
+a slot is held by one thread, so no more than `limit` posts are ever in flight.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from connector.coordination import Backend, backend_named, get_backend
@@ -70,6 +77,10 @@ class WriteSlots:
         self.backend: Backend = backend
         self.backend_name = backend.name
         self.poll_seconds = poll_seconds
+        self._local = threading.local()  # the slot this thread keeps, inside kept()
+        self._keeping = False
+        self._kept: list[_Slot] = []
+        self._kept_lock = threading.Lock()
 
     @classmethod
     def for_company(cls, company: Company, ping: PingInfo | None = None) -> WriteSlots:
@@ -94,9 +105,60 @@ class WriteSlots:
         return None
 
     @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Within the block, each thread keeps the slot it got across its posts (see above)."""
+        with self._kept_lock:
+            self._keeping = True
+        try:
+            yield
+        finally:
+            with self._kept_lock:
+                self._keeping = False
+                idle, self._kept = self._kept, []
+            for slot in idle:
+                self._let_go(slot)
+
+    @contextmanager
     def acquire(self, timeout: float) -> Iterator[str]:
         """Hold one slot for the block; TOO_MANY_WRITES (transient) if none frees in `timeout`."""
+        slot = self._take_kept()
+        if slot is None:
+            slot = self._claim(timeout)
+        try:
+            yield slot.key
+        except BaseException:
+            self._let_go(slot)
+            raise
+        with self._kept_lock:
+            keep = self._keeping and not slot.lost.is_set()
+            if keep:
+                self._kept.append(slot)
+                self._local.slot = slot
+        if not keep:
+            self._let_go(slot)
+
+    def _take_kept(self) -> _Slot | None:
+        """This thread's kept slot, now in use (kept() lets go only of idle ones), if still good."""
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        self._local.slot = None
+        if slot is None:
+            return None
+        with self._kept_lock:
+            idle = slot in self._kept
+            if idle:
+                self._kept.remove(slot)
+        if not idle:
+            return None  # let go already (kept() ended)
+        if slot.lost.is_set() or time.monotonic() - slot.confirmed >= self.lease_seconds / 2:
+            # Lost, or not confirmed for half a lease (the store did not answer the renewer):
+            # it may have expired and gone to another worker. Claim afresh, as without kept().
+            self._let_go(slot)
+            return None
+        return slot
+
+    def _claim(self, timeout: float) -> _Slot:
         deadline = time.monotonic() + max(0.0, timeout)
+        asked = time.monotonic()
         claim = self.try_acquire()
         while claim is None:
             if time.monotonic() >= deadline:
@@ -106,33 +168,48 @@ class WriteSlots:
                     f"busy for {timeout:.1f} s (the connector's own limit).",
                 )
             time.sleep(self.poll_seconds * (0.5 + random.random()))
+            asked = time.monotonic()
             claim = self.try_acquire()
         key, holder = claim
-        done = threading.Event()
-        renewer = threading.Thread(
-            target=self._keep, args=(key, holder, done), name=f"slot-{key}", daemon=True
-        )
-        renewer.start()
-        try:
-            yield key
-        finally:
-            done.set()
-            renewer.join(timeout=max(5.0, self.lease_seconds))
-            try:
-                self.backend.release(key, holder=holder)
-            except Exception:
-                # The write's answer matters more than the slot: its lease frees it soon.
-                logger.warning("Could not release write slot %s; it frees when its lease expires.", key)
+        slot = _Slot(key, holder, confirmed=asked)
+        slot.renewer = threading.Thread(target=self._keep, args=(slot,), name=f"slot-{key}", daemon=True)
+        slot.renewer.start()
+        return slot
 
-    def _keep(self, key: str, holder: str, done: threading.Event) -> None:
-        """Renew the slot's lease every third of its length until the post is over."""
+    def _let_go(self, slot: _Slot) -> None:
+        slot.done.set()
+        if slot.renewer is not None:
+            slot.renewer.join(timeout=max(5.0, self.lease_seconds))
+        try:
+            self.backend.release(slot.key, holder=slot.holder)
+        except Exception:
+            # The write's answer matters more than the slot: its lease frees it soon.
+            logger.warning("Could not release write slot %s; it frees when its lease expires.", slot.key)
+
+    def _keep(self, slot: _Slot) -> None:
+        """Renew the slot's lease every third of its length until it is let go."""
         every = max(0.05, self.lease_seconds / 3)
-        while not done.wait(every):
+        while not slot.done.wait(every):
+            asked = time.monotonic()
             try:
-                held = self.backend.renew(key, holder=holder, seconds=self.lease_seconds)
+                held = self.backend.renew(slot.key, holder=slot.holder, seconds=self.lease_seconds)
             except Exception:
-                logger.warning("Could not renew write slot %s; trying again.", key, exc_info=True)
+                logger.warning("Could not renew write slot %s; trying again.", slot.key, exc_info=True)
                 continue
             if not held:
-                logger.warning("Write slot %s was lost while its post was open.", key)
+                logger.warning("Write slot %s was lost while its post was open.", slot.key)
+                slot.lost.set()
                 return
+            slot.confirmed = asked  # ours until at least asked + lease_seconds
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One claimed slot: its lease, and the thread that renews it until it is let go."""
+
+    key: str
+    holder: str
+    confirmed: float  # monotonic time the last successful claim or renewal was asked
+    done: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
+    renewer: threading.Thread | None = None

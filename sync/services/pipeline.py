@@ -1,10 +1,11 @@
 """The posting phase of a run: the run's thread does every database read and write, in order,
 while `limit` threads make only the Sage calls.
 
-The next report is prepared (built, stored and claimed) while others are in Sage, so the
-bookkeeping overlaps Sage's latency and SQLite (one writer at a time) gets the same concurrency as
-PostgreSQL. No send starts before a thread is free: a stop (credentials, access) leaves at most one
-claimed, unsent report, and it goes back as it was.
+The next report is prepared (built, stored and claimed) and, for a fresh key, searched for by
+reference in one more thread, while others are in Sage, so the bookkeeping and that read overlap
+Sage's latency and SQLite (one writer at a time) gets the same concurrency as
+PostgreSQL. At most AHEAD reports wait claimed for a free thread: a stop (credentials, access)
+leaves at most that many claimed, unsent reports, and they go back as they were.
 
 Posts Sage took are recorded a few at a time in one transaction (at most FLUSH_REPORTS, none
 waiting longer than FLUSH_SECONDS); any other answer is recorded at once, after them, so a stop
@@ -15,6 +16,7 @@ entries open: once the claims expire, the next run settles each by lookup under 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from sync.services.sends import Answer, Send
 
 FLUSH_REPORTS = 50
 FLUSH_SECONDS = 1.0
+AHEAD = 2  # reports claimed ahead of a free thread, so two answers at once both find one
 
 
 @dataclass
@@ -36,7 +39,7 @@ class Pipeline:
     tick: Callable[[], None]  # renew the run lease while waiting on Sage
     wait_seconds: float = 30.0
     in_sage: dict[Future[Answer], Send] = field(default_factory=dict)
-    ready: Send | None = None  # claimed, waiting for a free thread
+    ready: deque[Send] = field(default_factory=deque)  # claimed, waiting for a free thread
     error: Exception | None = None
     # Posts Sage took, recorded together: at most FLUSH_REPORTS of them or FLUSH_SECONDS old.
     pending: list[tuple[Send, Answer]] = field(default_factory=list)
@@ -47,29 +50,38 @@ class Pipeline:
         queue = selectors.with_expenses(reports)  # one read of expenses per few reports
         prefix = f"post-{self.poster.company.code}"
         try:
-            with ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix=prefix) as pool:
+            with (
+                self.poster.slots.kept(),  # a thread keeps its write slot from post to post
+                ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix=prefix) as pool,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{prefix}-search") as searches,
+            ):
                 while True:
-                    self._fill(pool, queue)
+                    self._fill(pool, queue, searches)
                     if not self.in_sage:
                         break
                     self._collect()
             self._flush()
-            if self.ready is not None:
-                self.poster.release_unsent(self.ready)
+            while self.ready:
+                self.poster.release_unsent(self.ready.popleft())
         finally:
             self._flush()  # whatever happened, what Sage took is recorded
             self.poster.close()
         if self.error is not None:
             raise self.error
 
-    def _fill(self, pool: ThreadPoolExecutor, queue: Iterator[ExpenseReport]) -> None:
-        """Prepare reports and hand them to free threads until none is free or none is left."""
+    def _fill(
+        self, pool: ThreadPoolExecutor, queue: Iterator[ExpenseReport], searches: ThreadPoolExecutor
+    ) -> None:
+        """Prepare reports and hand them to free threads until none is free or none is left.
+
+        A fresh key's search by reference (a read) starts as soon as its report is claimed, so it
+        runs while earlier posts are in Sage rather than ahead of its own post."""
         while self.error is None:
-            if self.ready is not None:
-                if len(self.in_sage) >= self.limit:
-                    return
-                self.in_sage[pool.submit(self.poster.transmit, self.ready)] = self.ready
-                self.ready = None
+            while self.ready and len(self.in_sage) < self.limit:
+                send = self.ready.popleft()
+                self.in_sage[pool.submit(self.poster.transmit, send)] = send
+            if len(self.ready) >= AHEAD:
+                return
             report = next(queue, None)
             if report is None:
                 return
@@ -79,7 +91,9 @@ class Pipeline:
                 self.error = exc
                 return
             if isinstance(outcome, Send):
-                self.ready = outcome
+                if not outcome.settling:
+                    outcome.searched = searches.submit(self.poster.search_first, outcome)
+                self.ready.append(outcome)
             else:
                 self.on_done()
 

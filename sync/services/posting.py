@@ -4,8 +4,9 @@ prepare (database, the run's thread): the one entry this report may send now —
 it has one (settle it under the same key and body), else a fresh build, stored and opened —
 claimed in one commit. transmit (Sage only, a write-limit thread): for an open entry a lookup,
 then the same key and body again; for a fresh key a search by reference first (the ledger may
-have forgotten an earlier post: a restored backup, a second installation), then the post with
-retries. finish (database): record what that came to. Nothing else sends an entry to Sage.
+have forgotten an earlier post: a restored backup, a second installation; the pipeline starts it
+ahead, while earlier posts are in Sage), then the post with retries. finish (database): record
+what that came to. Nothing else sends an entry to Sage.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from connector.sage100.errors import (
 from connector.sage100.gateway import SageGateway
 from connector.sage100.retry import RetryPolicy, post_with_retries
 from connector.sage100.slots import WriteSlots
-from connector.sage100.types import JournalEntryPayload, PostResult
+from connector.sage100.types import FoundEntry, JournalEntryPayload, PostResult
 from sync import selectors
 from sync.journal import NeedsMapping, NothingToPost, ReportRejected
 from sync.models import EntryState, Expense, ExpenseReport, JournalEntry, ReportState
@@ -229,6 +230,10 @@ class Poster(RecordsAnswers):
 
     # -- transmit (Sage only: any thread, no database) ---------------------------------------
 
+    def search_first(self, send: Send) -> list[FoundEntry]:
+        """Every entry Sage holds under a fresh key's reference (a read; any thread)."""
+        return self.gateway().search(reference=send.payload.reference)
+
     def transmit(self, send: Send) -> Answer:
         """The Sage side of a send, and nothing else."""
         watched = _Watched(self.gateway())
@@ -244,7 +249,7 @@ class Poster(RecordsAnswers):
                 if not send.eligible:
                     return Answer(not_resent=True)
             else:
-                in_sage = watched.gateway.search(reference=send.payload.reference)
+                in_sage = send.searched.result() if send.searched is not None else self.search_first(send)
                 if in_sage:
                     return Answer(in_sage=list(in_sage))
             outcome = post_with_retries(

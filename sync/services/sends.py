@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class Send:
     eligible: bool  # this run's export shows the report approved (else: lookup only)
     lines: Sequence[Any] | None = None
     expenses: list[Expense] | None = None
+    # A fresh key's search by reference, started ahead by the pipeline while other posts are in
+    # Sage (transmit waits for it); None: transmit searches itself.
+    searched: Future[list[FoundEntry]] | None = None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from django.db import connection
 from connector.sage100.errors import SageTransientError
 from connector.sage100.gateway import open_gateway
 from connector.sage100.retry import post_with_retries
-from connector.sage100.slots import WriteSlots, default_backend, effective_limit
+from connector.sage100.slots import WriteSlots, default_backend, effective_limit, slot_key
 from connector.sage100.types import PingInfo
 from simulators.sage100 import SageSimulator
 from tests.sage100 import workers
@@ -232,3 +232,143 @@ def test_postgres_claims_are_visible_inside_a_transaction(db: None) -> None:
         other.join()
     assert seen == [None]
     assert slots.try_acquire() is not None
+
+
+class CountingBackend:
+    """The memory backend, counting slots won and releases (the statements kept slots save)."""
+
+    def __init__(self) -> None:
+        from connector.coordination.memory import MemoryBackend
+
+        self.inner = MemoryBackend()
+        self.name = "memory"
+        self.claims = 0
+        self.releases = 0
+
+    def claim(self, key: str, *, holder: str, seconds: float) -> bool:
+        won = self.inner.claim(key, holder=holder, seconds=seconds)
+        self.claims += won
+        return won
+
+    def renew(self, key: str, *, holder: str, seconds: float) -> bool:
+        return self.inner.renew(key, holder=holder, seconds=seconds)
+
+    def release(self, key: str, *, holder: str) -> None:
+        self.releases += 1
+        self.inner.release(key, holder=holder)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_kept_slot_serves_a_threads_next_posts_and_frees_at_the_end() -> None:
+    backend = CountingBackend()
+    slots = WriteSlots("ZZ4", 1, backend=backend)  # type: ignore[arg-type]
+    other = WriteSlots("ZZ4", 1, backend=backend)  # type: ignore[arg-type]  # another worker
+    with slots.kept():
+        for _ in range(5):
+            with slots.acquire(timeout=1):
+                pass
+        assert (backend.claims, backend.releases) == (1, 0)
+        # Kept between posts, it still counts against the limit for every other worker.
+        with pytest.raises(SageTransientError):
+            with other.acquire(timeout=0.05):
+                pass
+    assert backend.releases == 1
+    with other.acquire(timeout=0.05):
+        pass
+    # Outside kept(), a thread's old slot is never used again: each post claims and releases.
+    claims = backend.claims
+    with slots.acquire(timeout=1):
+        pass
+    assert backend.claims == claims + 1
+
+
+def test_a_failed_post_lets_its_kept_slot_go() -> None:
+    backend = CountingBackend()
+    slots = WriteSlots("ZZ5", 1, backend=backend)  # type: ignore[arg-type]
+    other = WriteSlots("ZZ5", 1, backend=backend)  # type: ignore[arg-type]
+    with slots.kept():
+        with slots.acquire(timeout=1):
+            pass
+        with pytest.raises(SageTransientError, match="locked"):
+            with slots.acquire(timeout=1):
+                raise SageTransientError("RECORD_LOCKED", "locked")
+        assert backend.releases == 1  # a back-off never sits on a slot
+        with other.acquire(timeout=0.05):
+            pass
+
+
+def test_a_kept_slot_whose_lease_was_lost_is_claimed_again() -> None:
+    backend = CountingBackend()
+    slots = WriteSlots("ZZ6", 1, lease_seconds=0.3, backend=backend)  # type: ignore[arg-type]
+    key = slot_key("ZZ6", 0)
+    with slots.kept():
+        with slots.acquire(timeout=1):
+            pass
+        # The store forgets the lease (a flushed Redis) and another worker takes the slot: the
+        # renewer finds it lost, and the thread's next post claims afresh instead of reusing it.
+        backend.inner.release(key, holder=backend.inner.held("write:ZZ6")[0].holder)
+        assert backend.inner.claim(key, holder="someone else", seconds=30)
+        time.sleep(0.25)  # past the renewer's next turn (every lease / 3)
+        with pytest.raises(SageTransientError, match="busy"):
+            with slots.acquire(timeout=0.05):
+                pass
+        assert backend.inner.held("write:ZZ6")[0].holder == "someone else"
+
+
+def test_a_kept_slot_the_store_stopped_confirming_is_not_reused() -> None:
+    backend = CountingBackend()
+    slots = WriteSlots("ZZ7", 1, lease_seconds=0.3, backend=backend)  # type: ignore[arg-type]
+    key = slot_key("ZZ7", 0)
+
+    def unreachable(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("store down")
+
+    with slots.kept():
+        with slots.acquire(timeout=1):
+            pass
+        backend.renew = unreachable  # type: ignore[method-assign]
+        time.sleep(0.35)  # the lease ran out unrenewed; another worker may hold the slot now
+        assert backend.inner.claim(key, holder="someone else", seconds=30)
+        with pytest.raises(SageTransientError, match="busy"):
+            with slots.acquire(timeout=0.05):
+                pass
+
+
+def test_kept_slots_across_threads_never_exceed_the_limit(sim: SageSimulator) -> None:
+    set_faults(sim, {"writeLatency": 0.02, "maxConcurrentWrites": {"ABC": 10}})
+    backend = CountingBackend()
+    slots = WriteSlots("ABC", LIMIT, backend=backend, poll_seconds=0.005)  # type: ignore[arg-type]
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        gateway = open_gateway(make_settings(sim, "agent"))
+        try:
+            for i in range(5):
+                post_with_retries(
+                    gateway,
+                    make_entry(reference=f"EXP K{n} {i}"),
+                    idempotency_key=f"k{n}-{i}",
+                    policy=fast_policy(),
+                    slots=slots,
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            gateway.close()
+
+    with slots.kept():
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(LIMIT)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    result = stats(sim)
+    assert result["entries"]["ABC"] == 5 * LIMIT
+    assert result["maxInFlight"]["ABC"] == LIMIT
+    assert result["overLimit"] == 0
+    assert backend.claims == LIMIT  # one claim per thread, not one per post
+    assert backend.releases == LIMIT
+    assert backend.inner.held("write:ABC") == []

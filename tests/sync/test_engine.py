@@ -491,7 +491,9 @@ def test_a_sage_user_without_posting_rights_stops_the_company_at_the_first_post(
 
     assert failed.outcome == RunOutcome.FAILED
     assert "lacks General Ledger rights" in Company.objects.get(pk=abc.pk).blocked_reason
+    # The report claimed ahead of a free thread went back as it was: ready, its entry closed unsent.
     assert set(states(abc).values()) <= {ReportState.NEW, ReportState.READY}
+    assert not JournalEntry.objects.filter(report__company=abc, state=EntryState.OPEN).exists()
     assert GLAccount.objects.filter(company=abc).exists()  # reads were allowed
     assert reference_counts(sage_sim) == {}
     assert marks(expensify_sim) == {}
