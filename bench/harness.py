@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import multiprocessing
 import os
 import shutil
 import sys
@@ -39,9 +40,13 @@ class Row:
     note: str = ""
 
 
-def configure() -> str:
-    """Point Django at a scratch database and set it up; returns the vendor ('sqlite'/'postgresql')."""
+def configure(*, scratch_url: str = "") -> str:
+    """Point Django at a scratch database and set it up; returns the vendor ('sqlite'/'postgresql').
+
+    `scratch_url`: a child process joins the scratch database its parent made (scratch_url())."""
     sys.path.insert(0, str(ROOT))
+    if scratch_url:
+        os.environ["DATABASE_URL"] = scratch_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings_test")
     # As in production: DEBUG off (with it on, Django keeps the last 9,000 queries in memory).
     os.environ.setdefault("DEBUG", "0")
@@ -49,7 +54,7 @@ def configure() -> str:
     # Only a Redis named in the environment, never one from a .env (it may be a live connector's).
     os.environ.setdefault("REDIS_URL", "")
     url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
+    if not scratch_url and not url.startswith(("postgres://", "postgresql://")):
         folder = tempfile.mkdtemp(prefix="mlc-bench-")
         atexit.register(shutil.rmtree, folder, True)
         os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
@@ -69,6 +74,8 @@ def configure() -> str:
     from django.core.management import call_command
     from django.db import connection
 
+    if scratch_url:
+        return str(connection.vendor)
     if connection.vendor == "postgresql":
         real_name = connection.settings_dict["NAME"]
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{real_name}_bench_{os.getpid()}"
@@ -84,6 +91,18 @@ def configure() -> str:
     else:
         call_command("migrate", verbosity=0, interactive=False)
     return str(connection.vendor)
+
+
+def scratch_url() -> str:
+    """The scratch database's URL, for a child process (configure(scratch_url=...))."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        return os.environ["DATABASE_URL"]
+    user = db.get("USER") or "postgres"
+    auth = f"{user}:{db['PASSWORD']}" if db.get("PASSWORD") else user
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def clear_data() -> None:
@@ -153,6 +172,33 @@ def start_sage(codes: tuple[str, ...], *, latency: float, write_limit: int) -> A
     sim = SageSimulator(sage_config(codes, write_limit)).start()
     httpx.post(sim.base_url + "/_sim/faults", json={"writeLatency": latency}, timeout=5).raise_for_status()
     return sim
+
+
+def _serve_sage(codes: tuple[str, ...], latency: float, write_limit: int, pipe: Any) -> None:
+    """Child process: the Sage simulator, until the parent closes the pipe."""
+    sys.path.insert(0, str(ROOT))
+    sage = start_sage(codes, latency=latency, write_limit=write_limit)
+    pipe.send(sage.base_url)
+    try:
+        pipe.recv()
+    except EOFError:
+        pass
+    sage.stop()
+
+
+@contextmanager
+def sage_in_child(codes: tuple[str, ...], *, latency: float, write_limit: int) -> Iterator[str]:
+    """The Sage simulator in a process of its own (as Sage 100 is on a machine of its own, its
+    work is not the connector's); yields its base URL."""
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=_serve_sage, args=(codes, latency, write_limit, theirs), daemon=True)
+    child.start()
+    try:
+        yield str(ours.recv())
+    finally:
+        ours.send("stop")
+        child.join(10)
 
 
 def expensify_data(reports: list[dict[str, Any]]) -> dict[str, Any]:
