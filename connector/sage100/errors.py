@@ -6,6 +6,8 @@ sentences for an operator and never carry the Sage password or the agent API key
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 TRANSIENT_CODES = frozenset({"RECORD_LOCKED", "TOO_MANY_WRITES", "SAGE_UNAVAILABLE"})
 REPORT_CODES = frozenset(
     {
@@ -18,6 +20,9 @@ REPORT_CODES = frozenset(
     }
 )
 COMPANY_CODES = frozenset({"AUTH_AGENT", "AUTH_SAGE", "NO_ACCESS", "COMPANY_NOT_FOUND", "CONFIG"})
+# Credential and access codes stop a company at once; CONFIG stops it only after the same failure
+# three runs in a row.
+STOPPING_CODES = COMPANY_CODES - {"CONFIG"}
 UNKNOWN_OUTCOME_CODES = frozenset({"SAGE_TIMEOUT", "CONNECTION_LOST"})
 # The codes of the contract's error table: only an envelope carrying one of these is Sage's word.
 LISTED_CODES = frozenset(
@@ -40,6 +45,27 @@ LISTED_CODES = frozenset(
 )
 # A 404/405/413 without a listed code: the URL or path is wrong, not the company code.
 WRONG_PATH_STATUSES = frozenset({404, 405, 413})
+
+
+@dataclass(frozen=True)
+class CodeWords:
+    """An operator's words for a stopping code: `trouble` for the health line, `test_failure` for a
+    failed connection test."""
+
+    trouble: str
+    test_failure: str
+
+
+STOPPING_WORDS = {
+    "AUTH_AGENT": CodeWords("agent API key rejected", "Sage 100: agent API key refused"),
+    "AUTH_SAGE": CodeWords("user name or password rejected", "Sage 100: Sage username or password refused"),
+    "NO_ACCESS": CodeWords(
+        "the Sage user lacks General Ledger rights", "Sage 100: the Sage user lacks General Ledger rights"
+    ),
+    "COMPANY_NOT_FOUND": CodeWords(
+        "company code unknown to Sage 100", "Sage 100: no company with this company code"
+    ),
+}
 
 
 class SageError(Exception):
@@ -108,9 +134,7 @@ def describe(code: str, detail: str, *, username: str, company_code: str) -> str
     company = f"company {company_code}"
     texts = {
         "AUTH_AGENT": f"The Sage 100 agent refused the agent API key ({company}).",
-        "AUTH_SAGE": (
-            f"Sage 100 refused the username or password for user '{username}' ({company})."
-        ),
+        "AUTH_SAGE": (f"Sage 100 refused the username or password for user '{username}' ({company})."),
         "NO_ACCESS": f"Sage 100 user '{username}' lacks General Ledger rights ({company}).",
         "COMPANY_NOT_FOUND": f"Sage 100 has no company with code {company_code}.",
         "IDEMPOTENCY_MISMATCH": (
@@ -125,9 +149,7 @@ def describe(code: str, detail: str, *, username: str, company_code: str) -> str
         "RECORD_LOCKED": f"A Sage 100 record is locked by another user ({company}).",
         "TOO_MANY_WRITES": f"Sage 100 is busy with other writes ({company}).",
         "SAGE_UNAVAILABLE": f"Sage 100 is not reachable ({company}).",
-        "SAGE_TIMEOUT": (
-            f"Sage 100 did not answer in time; the entry may have been written ({company})."
-        ),
+        "SAGE_TIMEOUT": (f"Sage 100 did not answer in time; the entry may have been written ({company})."),
     }
     text = texts.get(code, f"Sage 100 answered with error {code} ({company}).")
     detail = (detail or "").strip()

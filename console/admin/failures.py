@@ -91,7 +91,7 @@ def describe_expensify_failure(exc: BaseException) -> str:
 
 def describe_sage_failure(exc: BaseException) -> str:
     """Our classification of a failed Sage 100 connection test, never the remote answer."""
-    from connector.sage100.errors import SageError
+    from connector.sage100.errors import STOPPING_WORDS, SageError
 
     if not isinstance(exc, SageError):
         from connector.fields import SecretDecryptionError
@@ -102,10 +102,7 @@ def describe_sage_failure(exc: BaseException) -> str:
     status = _http_status(exc)
     code = f" (HTTP {status})" if status else ""
     texts = {
-        "AUTH_AGENT": "Sage 100: agent API key refused",
-        "AUTH_SAGE": "Sage 100: Sage username or password refused",
-        "NO_ACCESS": "Sage 100: the Sage user lacks General Ledger rights",
-        "COMPANY_NOT_FOUND": "Sage 100: no company with this company code",
+        **{c: words.test_failure for c, words in STOPPING_WORDS.items()},
         "SAGE_UNAVAILABLE": f"Sage 100: unavailable{code}",
         "SAGE_TIMEOUT": "Sage 100: no answer in time (timeout)",
         "CONNECTION_LOST": "Sage 100: connection lost",

@@ -35,6 +35,7 @@ from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.logs import redact
 from connector.models import Company
 from connector.sage100.errors import (
+    STOPPING_WORDS,
     SageCompanyError,
     SageError,
     SageOutcomeUnknown,
@@ -63,12 +64,6 @@ EXPENSIFY, SAGE = OutsideSystem.EXPENSIFY.value, OutsideSystem.SAGE.value
 MAX_ERROR_CHARS = 300
 # Sage answered, just not with a yes: the connection itself is fine.
 SAGE_ANSWERED_BUSY = frozenset({"RECORD_LOCKED", "TOO_MANY_WRITES"})
-SAGE_TROUBLE = {
-    "AUTH_SAGE": "user name or password rejected",
-    "AUTH_AGENT": "agent API key rejected",
-    "NO_ACCESS": "the Sage user lacks General Ledger rights",
-    "COMPANY_NOT_FOUND": "company code unknown to Sage 100",
-}
 
 
 def trouble_of(exc: BaseException) -> str | None:
@@ -80,7 +75,8 @@ def trouble_of(exc: BaseException) -> str | None:
         if isinstance(exc, SageReportError) or exc.code in SAGE_ANSWERED_BUSY:
             return None
         if isinstance(exc, SageCompanyError):
-            return SAGE_TROUBLE.get(exc.code, "set-up problem")
+            words = STOPPING_WORDS.get(exc.code)
+            return words.trouble if words else "set-up problem"
         if isinstance(exc, SageOutcomeUnknown):
             return "no answer"
         return "unreachable" if isinstance(exc, SageTransientError) else "answering with errors"

@@ -25,7 +25,7 @@ from connector.expensify.errors import ExpensifyAuthError, ExpensifyError
 from connector.expensify.types import ExpensifyReport, RejectedReport
 from connector.limits import MAX_CALL_SECONDS
 from connector.models import Company
-from connector.sage100.errors import SageCompanyError, SageError
+from connector.sage100.errors import STOPPING_CODES, SageCompanyError, SageError
 from connector.sage100.gateway import SageGateway, SageSettings
 from connector.sage100.services import ChartRefresh, refresh_chart
 from connector.sage100.types import PingInfo
@@ -53,7 +53,6 @@ S = ReportState
 RUN_LEASE_SECONDS = MAX_CALL_SECONDS + 240
 LEASE_RENEW_SECONDS = 30.0
 CHART_MAX_AGE = dt.timedelta(minutes=15)
-STOPPING_CODES = frozenset({"AUTH_AGENT", "AUTH_SAGE", "NO_ACCESS", "COMPANY_NOT_FOUND"})
 ELIGIBLE_STATES = ("APPROVED", "REIMBURSED")
 
 
