@@ -36,14 +36,24 @@ def reports_to_post(company: Company, *, report_ids: list[str] | None = None) ->
 
 def with_expenses(reports: Iterable[ExpenseReport], *, chunk: int = 20) -> Iterator[ExpenseReport]:
     """The reports in order, each with `listed_expenses` (its expenses in id order), read in one
-    query per `chunk` reports instead of one per report."""
+    query per `chunk` reports instead of one per report.
+
+    A report's list is taken off it once the caller asks for the next report (what the caller
+    needs of it, it keeps itself): a run holds its list of reports to the end, and with every
+    report's expenses on it, memory would grow with every expense of the run."""
     batch: list[ExpenseReport] = []
     for report in reports:
         batch.append(report)
         if len(batch) >= chunk:
-            yield from _attach_expenses(batch)
+            yield from _handed_over(batch)
             batch = []
-    yield from _attach_expenses(batch)
+    yield from _handed_over(batch)
+
+
+def _handed_over(reports: list[ExpenseReport]) -> Iterator[ExpenseReport]:
+    for report in _attach_expenses(reports):
+        yield report
+        report.__dict__.pop("listed_expenses", None)
 
 
 def _attach_expenses(reports: list[ExpenseReport]) -> list[ExpenseReport]:
