@@ -61,6 +61,14 @@ def configure(*, scratch_url: str = "") -> str:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # DEBUG off serves static files under collectstatic's hashed names; the admin benches time
+    # pages, not static files, and a fresh clone has run no collectstatic: plain names.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     if os.environ.get("BENCH_SQLITE_WAL") == "1":
         # What-if only (python -m bench --sqlite-wal): commits without a disk flush each.
         from django.conf import settings
