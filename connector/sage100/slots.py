@@ -9,7 +9,9 @@ Inside `kept()` (a run's posting phase) a thread that got a slot keeps it for it
 instead of releasing and claiming again (two lease statements per post); it lets go when a post
 fails (so a back-off never sits on a slot), when the renewer finds the lease lost or has not
 confirmed it for half a lease (it may have expired), and at the end of the block. Kept or not,
-a slot is held by one thread, so no more than `limit` posts are ever in flight.
+a slot is held by one thread, so no more than `limit` posts are ever in flight. Keeping makes no
+one wait: a company's posts all come from its runs (replays and due retries are runs too), one at
+a time under the run lease, with as many posting threads as slots.
 """
 
 from __future__ import annotations
