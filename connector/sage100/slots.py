@@ -199,7 +199,7 @@ class WriteSlots:
                 logger.warning("Could not renew write slot %s; trying again.", slot.key, exc_info=True)
                 continue
             if not held:
-                logger.warning("Write slot %s was lost while its post was open.", slot.key)
+                logger.warning("Write slot %s was lost while it was held.", slot.key)
                 slot.lost.set()
                 return
             slot.confirmed = asked  # ours until at least asked + lease_seconds
